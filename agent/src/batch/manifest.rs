@@ -1,0 +1,76 @@
+//! The batcher's checkpoint: which staged files exist, how much of each is durable, which sealed
+//! files each destination still has to receive, and the WAL sequence number replay starts from.
+//!
+//! Invariant: every record with sequence number < `next_seq` is inside a staged file at a length
+//! recorded here (or in a file already delivered everywhere); every record ≥ `next_seq` is in the
+//! WAL. Written atomically (temp, fsync, rename) after the staged files it names were fsynced.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// A staged file still accepting records.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OpenEntry {
+    pub id: u64,
+    pub trail: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub account: String,
+    pub region: String,
+    /// Durable compressed length after the gzip header.
+    pub written: u64,
+    pub crc: u32,
+    pub raw_len: u64,
+    pub records: u64,
+    /// Unix seconds when the file received its first record.
+    pub opened_at: i64,
+}
+
+/// A sealed file waiting for one or more destinations.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SealedEntry {
+    pub id: u64,
+    pub trail: String,
+    pub bucket: String,
+    pub key: String,
+    pub records: u64,
+    pub bytes: u64,
+    /// Indices of destinations that have not confirmed delivery.
+    pub pending: Vec<usize>,
+}
+
+/// The whole checkpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    pub version: u32,
+    pub next_seq: u64,
+    pub next_id: u64,
+    pub open: Vec<OpenEntry>,
+    pub sealed: Vec<SealedEntry>,
+}
+
+impl Manifest {
+    /// Loads the manifest; a missing file is an empty manifest.
+    pub fn load(path: &Path) -> std::io::Result<Self> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self {
+                version: 1,
+                ..Self::default()
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Saves atomically.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        crate::fsutil::write_atomic(path, &bytes)
+    }
+}

@@ -1,0 +1,227 @@
+//! One open log file: a (trail, account, region) partition's staged gzip file and its pending,
+//! not yet compressed bytes.
+//!
+//! Layout of the uncompressed stream: `{"Records":[` record (`,` record)* `]}`. The staged file
+//! holds the gzip header and every compressed chunk written so far, in chunk order; `written`,
+//! `sum` and `records` describe exactly those bytes. Results that arrive out of order wait in
+//! `reorder` until their turn.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::encode::gzip::{Checksum, GZIP_HEADER};
+use crate::record::{AccountId, Region};
+
+/// Prefix of every log file's JSON.
+pub const RECORDS_OPEN: &[u8] = b"{\"Records\":[";
+/// Suffix of every log file's JSON.
+pub const RECORDS_CLOSE: &[u8] = b"]}";
+
+/// Identity of a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PartKey {
+    pub trail: u16,
+    pub account: AccountId,
+    pub region: Region,
+}
+
+/// An open staged file.
+pub struct Partition {
+    pub id: u64,
+    pub key: PartKey,
+    pub path: PathBuf,
+    pub level: u32,
+    /// Compressed bytes in the staged file after the header.
+    pub written: u64,
+    /// Checksum of the uncompressed bytes whose compressed form is written.
+    pub sum: Checksum,
+    /// Records in the file, counting pending and in-flight ones.
+    pub records: u64,
+    /// Uncompressed bytes not yet handed to a worker.
+    pub pending: Vec<u8>,
+    /// True once `{"Records":[` was emitted.
+    pub started: bool,
+    /// Uncompressed bytes at workers (upper bound of what they add).
+    pub inflight_raw: u64,
+    pub inflight: u32,
+    pub next_chunk: u64,
+    pub next_write: u64,
+    pub reorder: BTreeMap<u64, (Vec<u8>, Checksum)>,
+    /// Unix seconds of the first record.
+    pub opened_at: i64,
+    /// Bytes written since the last fsync.
+    pub dirty: bool,
+}
+
+impl Partition {
+    /// Creates the staged file (gzip header only).
+    pub fn create(
+        id: u64,
+        key: PartKey,
+        path: PathBuf,
+        level: u32,
+        now: i64,
+    ) -> std::io::Result<Self> {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)?;
+        f.write_all(&GZIP_HEADER)?;
+        Ok(Self {
+            id,
+            key,
+            path,
+            level,
+            written: 0,
+            sum: Checksum::default(),
+            records: 0,
+            pending: Vec::new(),
+            started: false,
+            inflight_raw: 0,
+            inflight: 0,
+            next_chunk: 0,
+            next_write: 0,
+            reorder: BTreeMap::new(),
+            opened_at: now,
+            dirty: true,
+        })
+    }
+
+    /// Re-opens a staged file recovered from the manifest, cutting anything past the durable
+    /// length.
+    #[allow(clippy::too_many_arguments)]
+    pub fn recover(
+        id: u64,
+        key: PartKey,
+        path: PathBuf,
+        level: u32,
+        written: u64,
+        sum: Checksum,
+        records: u64,
+        opened_at: i64,
+    ) -> std::io::Result<Self> {
+        let f = OpenOptions::new().write(true).open(&path)?;
+        let want = GZIP_HEADER.len() as u64 + written;
+        let have = f.metadata()?.len();
+        if have < want {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("{} is {have} bytes, checkpoint says {want}", path.display()),
+            ));
+        }
+        f.set_len(want)?;
+        f.sync_all()?;
+        Ok(Self {
+            id,
+            key,
+            path,
+            level,
+            written,
+            sum,
+            records,
+            pending: Vec::new(),
+            started: records > 0 || sum.len > 0,
+            inflight_raw: 0,
+            inflight: 0,
+            next_chunk: 0,
+            next_write: 0,
+            reorder: BTreeMap::new(),
+            opened_at,
+            dirty: false,
+        })
+    }
+
+    /// Appends one record's bytes to the pending buffer.
+    pub fn push(&mut self, record: &[u8]) {
+        if self.started {
+            self.pending.push(b',');
+        } else {
+            self.pending.extend_from_slice(RECORDS_OPEN);
+            self.started = true;
+        }
+        self.pending.extend_from_slice(record);
+        self.records += 1;
+    }
+
+    /// Upper bound of the compressed file size if sealed now.
+    pub fn size_bound(&self) -> u64 {
+        let raw = self.pending.len() as u64 + self.inflight_raw + RECORDS_CLOSE.len() as u64;
+        // Deflate never expands by more than ~0.1% plus a few bytes per block.
+        GZIP_HEADER.len() as u64 + self.written + raw + raw / 500 + 1024 + 10
+    }
+
+    /// Takes the pending bytes as the next chunk: `(chunk number, bytes)`.
+    pub fn take_chunk(&mut self) -> Option<(u64, Vec<u8>)> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let data = std::mem::take(&mut self.pending);
+        self.inflight_raw += data.len() as u64;
+        self.inflight += 1;
+        let n = self.next_chunk;
+        self.next_chunk += 1;
+        Some((n, data))
+    }
+
+    /// Accepts a compressed chunk (kept until its turn comes; see [`Self::write_ready`]).
+    pub fn complete(&mut self, chunk: u64, compressed: Vec<u8>, sum: Checksum) {
+        self.reorder.insert(chunk, (compressed, sum));
+    }
+
+    /// Writes every chunk whose turn has come; returns how many. On an I/O error the file is cut
+    /// back to its previous length and the state is unchanged, so the call can be retried.
+    pub fn write_ready(&mut self) -> std::io::Result<u32> {
+        let mut ready = Vec::new();
+        let mut n = 0u64;
+        while let Some((bytes, _)) = self.reorder.get(&(self.next_write + n)) {
+            ready.extend_from_slice(bytes);
+            n += 1;
+        }
+        if n == 0 {
+            return Ok(0);
+        }
+        let mut f = OpenOptions::new().append(true).open(&self.path)?;
+        if let Err(e) = f.write_all(&ready) {
+            let _ = f.set_len(GZIP_HEADER.len() as u64 + self.written);
+            return Err(e);
+        }
+        for _ in 0..n {
+            if let Some((_, s)) = self.reorder.remove(&self.next_write) {
+                self.inflight -= 1;
+                self.inflight_raw = self.inflight_raw.saturating_sub(s.len);
+                self.sum = self.sum.combine(s);
+            }
+            self.next_write += 1;
+        }
+        self.written += ready.len() as u64;
+        self.dirty = true;
+        Ok(n as u32)
+    }
+
+    /// fsyncs the staged file if it changed.
+    pub fn sync(&mut self) -> std::io::Result<()> {
+        if self.dirty {
+            OpenOptions::new()
+                .append(true)
+                .open(&self.path)?
+                .sync_data()?;
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Closes the gzip member (all chunks must be written) and fsyncs. Returns the file size.
+    /// Retriable: the trailer is written at a fixed offset.
+    pub fn finish(&mut self) -> std::io::Result<u64> {
+        debug_assert_eq!(self.inflight, 0);
+        let f = OpenOptions::new().write(true).open(&self.path)?;
+        let at = GZIP_HEADER.len() as u64 + self.written;
+        std::os::unix::fs::FileExt::write_all_at(&f, &self.sum.trailer(), at)?;
+        f.set_len(at + 10)?;
+        f.sync_all()?;
+        Ok(at + 10)
+    }
+}

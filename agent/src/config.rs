@@ -1,0 +1,554 @@
+//! Configuration: the TOML file (or string, for embedding) and its validation.
+//!
+//! Invariants after [`Config::from_toml`] returns `Ok`: unknown keys were refused, relative paths
+//! are resolved against the config file's folder, every trail name, bucket and prefix is safe as
+//! a path component, and every limit is in range. Errors name the offending key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::record::{AccountId, Region};
+
+/// A configuration error, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("{origin}: `{key}`: {message}")]
+    Invalid {
+        origin: String,
+        key: String,
+        message: String,
+    },
+}
+
+/// Whether a submitted record is acknowledged once queued or once durable on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Acknowledge after the write-ahead log is fsynced (default).
+    #[default]
+    Spool,
+    /// Acknowledge once queued; the write-ahead log is still written, without waiting for fsync.
+    Memory,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Checkpoints, write-ahead log, staging, quarantine, keys.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Account used when a record names none.
+    pub account_id: Option<String>,
+    #[serde(default = "default_max_record_bytes")]
+    pub max_record_bytes: usize,
+    /// Memory budget for records in flight, in MiB.
+    #[serde(default = "default_memory_limit_mb")]
+    pub memory_limit_mb: u64,
+    /// Disk budget for data accepted but not yet delivered (WAL + staged files), in MiB.
+    #[serde(default = "default_disk_limit_mb")]
+    pub disk_limit_mb: u64,
+    #[serde(default)]
+    pub durability: Durability,
+    /// How long a submit waits for room in the memory budget before answering busy.
+    #[serde(default = "default_submit_timeout_ms")]
+    pub submit_timeout_ms: u64,
+    /// How long shutdown may take to deliver what was read before giving up (data stays spooled).
+    #[serde(default = "default_shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
+    /// Compression worker threads (default: number of CPUs).
+    pub compression_threads: Option<usize>,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub trails: Vec<TrailConfig>,
+    #[serde(default)]
+    pub trail_defaults: TrailDefaults,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// `[storage]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Local destination root: bucket `B`, key `K` is stored at `local_root/B/K`.
+    pub local_root: Option<PathBuf>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Prometheus endpoint address (`GET /metrics`).
+    pub listen: Option<SocketAddr>,
+}
+
+/// `[trail_defaults]`: settings for trails that do not name them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrailDefaults {
+    #[serde(default = "default_delivery_interval_secs")]
+    pub delivery_interval_secs: u64,
+    #[serde(default = "default_gzip_level")]
+    pub gzip_level: u32,
+    #[serde(default = "default_digest_interval_secs")]
+    pub digest_interval_secs: u64,
+}
+
+impl Default for TrailDefaults {
+    fn default() -> Self {
+        Self {
+            delivery_interval_secs: default_delivery_interval_secs(),
+            gzip_level: default_gzip_level(),
+            digest_interval_secs: default_digest_interval_secs(),
+        }
+    }
+}
+
+/// Input format of a file source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FileFormat {
+    /// One JSON record per line, tailed.
+    #[default]
+    Lines,
+    /// Whole CloudTrail log files (`{"Records":[...]}`, `.json` or `.json.gz`), read once each.
+    Cloudtrail,
+}
+
+/// `[[sources]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SourceConfig {
+    File {
+        /// Glob patterns.
+        paths: Vec<String>,
+        #[serde(default)]
+        format: FileFormat,
+        /// How often files are polled for new data and globs re-expanded.
+        #[serde(default = "default_poll_interval_ms")]
+        poll_interval_ms: u64,
+    },
+    Http {
+        listen: SocketAddr,
+        /// Largest request body accepted (413 above).
+        #[serde(default = "default_max_body_bytes")]
+        max_body_bytes: usize,
+    },
+}
+
+/// `[[trails]]`: names follow CloudTrail's CreateTrail parameters in snake_case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrailConfig {
+    pub name: String,
+    #[serde(default = "default_home_region")]
+    pub home_region: String,
+    pub s3_bucket_name: String,
+    #[serde(default)]
+    pub s3_key_prefix: String,
+    #[serde(default)]
+    pub is_multi_region_trail: bool,
+    #[serde(default = "default_true")]
+    pub include_global_service_events: bool,
+    pub delivery_interval_secs: Option<u64>,
+    pub gzip_level: Option<u32>,
+    /// Largest compressed log file (CloudTrail's cap is 50 MB).
+    #[serde(default = "default_max_file_bytes")]
+    pub max_file_bytes: u64,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("opentrail-data")
+}
+fn default_max_record_bytes() -> usize {
+    262_144
+}
+fn default_memory_limit_mb() -> u64 {
+    64
+}
+fn default_disk_limit_mb() -> u64 {
+    20_480
+}
+fn default_submit_timeout_ms() -> u64 {
+    1000
+}
+fn default_shutdown_grace_secs() -> u64 {
+    60
+}
+fn default_delivery_interval_secs() -> u64 {
+    300
+}
+fn default_gzip_level() -> u32 {
+    6
+}
+fn default_digest_interval_secs() -> u64 {
+    3600
+}
+fn default_poll_interval_ms() -> u64 {
+    250
+}
+fn default_max_body_bytes() -> usize {
+    16 * 1024 * 1024
+}
+fn default_home_region() -> String {
+    "us-east-1".to_string()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_file_bytes() -> u64 {
+    50_000_000
+}
+
+/// A trail after validation, with defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trail {
+    pub name: String,
+    pub home_region: Region,
+    pub bucket: String,
+    pub prefix: String,
+    pub multi_region: bool,
+    pub include_global: bool,
+    pub delivery_interval_secs: u64,
+    pub gzip_level: u32,
+    pub max_file_bytes: u64,
+}
+
+impl Config {
+    /// Reads and validates a config file; relative paths resolve against its folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::from_toml(&text, &base, &path.display().to_string())
+    }
+
+    /// Parses and validates TOML text; relative paths resolve against `base`.
+    pub fn from_toml(text: &str, base: &Path, origin: &str) -> Result<Self, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            origin: origin.to_string(),
+            key: key.to_string(),
+            message,
+        };
+        let resolve = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        cfg.data_dir = resolve(&cfg.data_dir);
+        if let Some(root) = &cfg.storage.local_root {
+            cfg.storage.local_root = Some(resolve(root));
+        }
+        for src in &mut cfg.sources {
+            if let SourceConfig::File { paths, .. } = src {
+                for p in paths.iter_mut() {
+                    if Path::new(p.as_str()).is_relative() {
+                        *p = base.join(p.as_str()).display().to_string();
+                    }
+                }
+            }
+        }
+        if let Some(acct) = &cfg.account_id {
+            if AccountId::parse(acct).is_none() {
+                return Err(invalid(
+                    "account_id",
+                    format!("{acct:?} is not a 12-digit account id"),
+                ));
+            }
+        }
+        if !(2..=1 << 30).contains(&cfg.max_record_bytes) {
+            return Err(invalid(
+                "max_record_bytes",
+                "must be between 2 and 1073741824".into(),
+            ));
+        }
+        if cfg.memory_limit_mb < 8 {
+            return Err(invalid("memory_limit_mb", "must be at least 8".into()));
+        }
+        if cfg.disk_limit_mb < 64 {
+            return Err(invalid("disk_limit_mb", "must be at least 64".into()));
+        }
+        if cfg.trail_defaults.gzip_level > 9 {
+            return Err(invalid("trail_defaults.gzip_level", "must be 0-9".into()));
+        }
+        if cfg.trail_defaults.delivery_interval_secs == 0 {
+            return Err(invalid(
+                "trail_defaults.delivery_interval_secs",
+                "must be at least 1".into(),
+            ));
+        }
+        if cfg.storage.local_root.is_none() {
+            return Err(invalid(
+                "storage.local_root",
+                "is required: this build delivers to the local destination only".into(),
+            ));
+        }
+        for (i, src) in cfg.sources.iter().enumerate() {
+            match src {
+                SourceConfig::File {
+                    paths,
+                    poll_interval_ms,
+                    ..
+                } => {
+                    if paths.is_empty() {
+                        return Err(invalid(
+                            &format!("sources[{i}].paths"),
+                            "must name at least one glob".into(),
+                        ));
+                    }
+                    for p in paths {
+                        glob::Pattern::new(p).map_err(|e| {
+                            invalid(&format!("sources[{i}].paths"), format!("{p:?}: {e}"))
+                        })?;
+                    }
+                    if *poll_interval_ms == 0 {
+                        return Err(invalid(
+                            &format!("sources[{i}].poll_interval_ms"),
+                            "must be at least 1".into(),
+                        ));
+                    }
+                }
+                SourceConfig::Http { max_body_bytes, .. } => {
+                    if *max_body_bytes < cfg.max_record_bytes {
+                        return Err(invalid(
+                            &format!("sources[{i}].max_body_bytes"),
+                            "must be at least max_record_bytes".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for i in 0..cfg.trails.len() {
+            let trail = cfg
+                .trail(i)
+                .map_err(|(key, msg)| invalid(&format!("trails[{i}].{key}"), msg))?;
+            if !names.insert(trail.name.clone()) {
+                return Err(invalid(
+                    &format!("trails[{i}].name"),
+                    format!("duplicate trail name {:?}", trail.name),
+                ));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// The default account, if configured.
+    pub fn default_account(&self) -> Option<AccountId> {
+        self.account_id.as_deref().and_then(AccountId::parse)
+    }
+
+    /// All trails, validated.
+    pub fn trails(&self) -> Vec<Trail> {
+        (0..self.trails.len())
+            .filter_map(|i| self.trail(i).ok())
+            .collect()
+    }
+
+    fn trail(&self, i: usize) -> Result<Trail, (&'static str, String)> {
+        let t = &self.trails[i];
+        check_trail_name(&t.name).map_err(|m| ("name", m))?;
+        let home_region = Region::parse(&t.home_region).ok_or((
+            "home_region",
+            format!("{:?} is not a region code", t.home_region),
+        ))?;
+        check_bucket_name(&t.s3_bucket_name).map_err(|m| ("s3_bucket_name", m))?;
+        check_prefix(&t.s3_key_prefix).map_err(|m| ("s3_key_prefix", m))?;
+        if t.is_multi_region_trail && !t.include_global_service_events {
+            return Err((
+                "include_global_service_events",
+                "a multi-region trail must include global service events".into(),
+            ));
+        }
+        let gzip_level = t.gzip_level.unwrap_or(self.trail_defaults.gzip_level);
+        if gzip_level > 9 {
+            return Err(("gzip_level", "must be 0-9".into()));
+        }
+        let delivery_interval_secs = t
+            .delivery_interval_secs
+            .unwrap_or(self.trail_defaults.delivery_interval_secs);
+        if delivery_interval_secs == 0 {
+            return Err(("delivery_interval_secs", "must be at least 1".into()));
+        }
+        if !(1_048_576..=5_000_000_000).contains(&t.max_file_bytes) {
+            return Err((
+                "max_file_bytes",
+                "must be between 1048576 and 5000000000".into(),
+            ));
+        }
+        Ok(Trail {
+            name: t.name.clone(),
+            home_region,
+            bucket: t.s3_bucket_name.clone(),
+            prefix: t.s3_key_prefix.trim_matches('/').to_string(),
+            multi_region: t.is_multi_region_trail,
+            include_global: t.include_global_service_events,
+            delivery_interval_secs,
+            gzip_level,
+            max_file_bytes: t.max_file_bytes,
+        })
+    }
+}
+
+/// CloudTrail's trail-name rules: 3–128 chars of letters, digits, `.`, `_`, `-`; starts with a
+/// letter or digit, ends with one; no two adjacent punctuation marks; not an IP address.
+pub fn check_trail_name(name: &str) -> Result<(), String> {
+    let b = name.as_bytes();
+    let punct = |c: u8| matches!(c, b'.' | b'_' | b'-');
+    let ok = (3..=128).contains(&b.len())
+        && b.iter().all(|&c| c.is_ascii_alphanumeric() || punct(c))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && !b.windows(2).any(|w| punct(w[0]) && punct(w[1]))
+        && name.parse::<std::net::Ipv4Addr>().is_err();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a valid trail name (3-128 letters, digits, '.', '_', '-'; must start and end with a letter or digit)"
+        ))
+    }
+}
+
+/// S3 bucket-name rules (3–63 chars of `a-z0-9.-`, alphanumeric at both ends, no `..`).
+pub fn check_bucket_name(name: &str) -> Result<(), String> {
+    let b = name.as_bytes();
+    let ok = (3..=63).contains(&b.len())
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && !name.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{name:?} is not a valid S3 bucket name"))
+    }
+}
+
+/// Key prefix: at most 200 chars, no `.`/`..` or empty segments, no control characters or `\`.
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
+    let p = prefix.trim_matches('/');
+    if p.len() > 200 {
+        return Err("must be at most 200 characters".into());
+    }
+    if p.is_empty() {
+        return Ok(());
+    }
+    for seg in p.split('/') {
+        if seg.is_empty() || seg == "." || seg == ".." {
+            return Err(format!("{prefix:?} has an empty, '.' or '..' segment"));
+        }
+        if seg.chars().any(|c| c.is_control() || c == '\\') {
+            return Err(format!("{prefix:?} has a control character or backslash"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = r#"
+data_dir = "data"
+account_id = "123456789012"
+[storage]
+local_root = "out"
+[[sources]]
+kind = "file"
+paths = ["in/*.jsonl"]
+[[trails]]
+name = "main"
+s3_bucket_name = "audit-logs"
+is_multi_region_trail = true
+"#;
+
+    #[test]
+    fn parses_and_resolves_paths() {
+        let cfg = Config::from_toml(MIN, Path::new("/etc/ot"), "test").expect("valid");
+        assert_eq!(cfg.data_dir, PathBuf::from("/etc/ot/data"));
+        assert_eq!(cfg.storage.local_root, Some(PathBuf::from("/etc/ot/out")));
+        let SourceConfig::File { paths, .. } = &cfg.sources[0] else {
+            panic!("file source")
+        };
+        assert_eq!(paths[0], "/etc/ot/in/*.jsonl");
+        let t = &cfg.trails()[0];
+        assert_eq!(
+            (t.delivery_interval_secs, t.gzip_level, t.max_file_bytes),
+            (300, 6, 50_000_000)
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::from_toml(&format!("{MIN}\nbogus_key = 1\n"), Path::new("."), "t")
+            .expect_err("bad");
+        assert!(err.to_string().contains("bogus_key"), "{err}");
+        let err = Config::from_toml(
+            &MIN.replace("kind = \"file\"", "kind = \"file\"\nfoo = 1"),
+            Path::new("."),
+            "t",
+        )
+        .expect_err("bad");
+        assert!(err.to_string().contains("foo"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let cases = [
+            (MIN.replace("123456789012", "12"), "account_id"),
+            (
+                MIN.replace("audit-logs", "../etc"),
+                "trails[0].s3_bucket_name",
+            ),
+            (
+                MIN.replace("name = \"main\"", "name = \"a\""),
+                "trails[0].name",
+            ),
+            (
+                MIN.replace("is_multi_region_trail = true", "s3_key_prefix = \"a/../b\""),
+                "trails[0].s3_key_prefix",
+            ),
+            (
+                MIN.replace("is_multi_region_trail = true", "gzip_level = 12"),
+                "trails[0].gzip_level",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = Config::from_toml(&text, Path::new("."), "t").expect_err(key);
+            assert!(err.to_string().contains(key), "{err} should name {key}");
+        }
+    }
+
+    #[test]
+    fn trail_names() {
+        for good in ["main", "My-Trail_1.x", "abc"] {
+            assert!(check_trail_name(good).is_ok(), "{good}");
+        }
+        for bad in ["ab", "-abc", "abc-", "a..b", "a._b", "10.0.0.1", "a/b"] {
+            assert!(check_trail_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! Delivery: one worker thread and queue per destination, so a slow or failing destination
+//! neither blocks nor duplicates the others. Each worker delivers sealed files in order, retrying
+//! with exponential backoff and full jitter, and reports each success to the batcher, which
+//! releases a file once every destination has it.
+//!
+//! Destination contract: `put_file` MUST be idempotent for a given `(bucket, key)` (a retry after
+//! a crash finds the object already there) and MUST NOT overwrite an object it did not write.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use rand::Rng;
+
+use crate::metrics::Metrics;
+
+/// A sealed, complete log file in the staging folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedFile {
+    pub id: u64,
+    pub path: PathBuf,
+    pub bucket: String,
+    pub key: String,
+    pub records: u64,
+    pub bytes: u64,
+}
+
+/// A destination confirmed a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    pub id: u64,
+    pub destination: usize,
+}
+
+/// What a successful put did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    /// An earlier attempt had already stored this exact object.
+    AlreadyThere,
+}
+
+/// A failed put.
+#[derive(Debug, thiserror::Error)]
+pub enum DestinationError {
+    /// Worth retrying soon (I/O hiccup, throttling, endpoint down).
+    #[error("{0}")]
+    Transient(String),
+    /// Needs an operator (permissions, missing bucket, bad key): retried slowly, logged loudly.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+/// A place log files are delivered to.
+pub trait Destination: Send + Sync {
+    /// Label used in logs and metrics.
+    fn name(&self) -> &str;
+    /// Stores `file` at `(file.bucket, file.key)`.
+    fn put_file(&self, file: &SealedFile) -> Result<Outcome, DestinationError>;
+}
+
+/// Backoff bounds.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Exponential backoff with full jitter: a random delay in `[0, min(max, min·2^attempt)]`.
+pub fn backoff(attempt: u32) -> Duration {
+    let cap = BACKOFF_MIN
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(BACKOFF_MAX);
+    let ms = rand::rng().random_range(cap.as_millis() as u64 / 2..=cap.as_millis() as u64);
+    Duration::from_millis(ms.max(1))
+}
+
+/// Starts the worker for destination number `index`. It exits when `files` closes or `stop` is
+/// set.
+pub fn spawn(
+    index: usize,
+    dest: Arc<dyn Destination>,
+    files: Receiver<SealedFile>,
+    done: Sender<Delivered>,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(format!("ot-deliver-{}", dest.name())).spawn(move || {
+        'files: for file in files {
+            let mut attempt = 0u32;
+            loop {
+                if stop.load(Relaxed) {
+                    break 'files;
+                }
+                match dest.put_file(&file) {
+                    Ok(outcome) => {
+                        metrics.files_delivered.fetch_add(1, Relaxed);
+                        metrics.bytes_delivered.fetch_add(file.bytes, Relaxed);
+                        metrics.records_delivered.fetch_add(file.records, Relaxed);
+                        tracing::info!(
+                            destination = dest.name(), bucket = %file.bucket, key = %file.key,
+                            records = file.records, bytes = file.bytes, ?outcome, "log file delivered"
+                        );
+                        let _ = done.send(Delivered { id: file.id, destination: index });
+                        break;
+                    }
+                    Err(e) => {
+                        metrics.delivery_errors.fetch_add(1, Relaxed);
+                        metrics.retries.fetch_add(1, Relaxed);
+                        let wait = match &e {
+                            DestinationError::Transient(_) => backoff(attempt),
+                            DestinationError::Permanent(_) => BACKOFF_MAX,
+                        };
+                        tracing::error!(
+                            destination = dest.name(), key = %file.key, error = %e, retry_in_ms = wait.as_millis() as u64,
+                            "delivery failed; will retry"
+                        );
+                        attempt = attempt.saturating_add(1);
+                        let deadline = std::time::Instant::now() + wait;
+                        while std::time::Instant::now() < deadline {
+                            if stop.load(Relaxed) {
+                                break 'files;
+                            }
+                            std::thread::sleep(Duration::from_millis(50).min(wait));
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert!(backoff(0) <= Duration::from_millis(100));
+        assert!(backoff(3) >= Duration::from_millis(400));
+        for a in [10, 20, 100] {
+            assert!(backoff(a) <= BACKOFF_MAX && backoff(a) >= BACKOFF_MAX / 2);
+        }
+    }
+}

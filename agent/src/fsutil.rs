@@ -1,0 +1,149 @@
+//! Crash-safe file-system primitives shared by the state files and the local destination.
+//!
+//! Invariant: after [`write_atomic`] or [`publish`] returns `Ok`, the target exists with the full
+//! content and survives a power cut; before, the target is either absent or its previous version.
+//! Temporary files are never created next to the target (callers pass a scratch folder on the
+//! same file system), so tools scanning the target tree never see them.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// fsyncs a directory so that renames and creations inside it are durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Replaces `path` with `bytes` atomically (temp file beside it, fsync, rename, fsync folder).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("state"),
+        std::process::id()
+    ));
+    {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    sync_dir(dir)
+}
+
+/// Outcome of [`publish`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Published {
+    /// The file now exists at the target.
+    Created,
+    /// The target already existed with identical length (an earlier attempt succeeded).
+    AlreadyThere,
+    /// The target exists with other content; nothing was changed.
+    Conflict,
+}
+
+/// Publishes the complete file `src` at `target` without ever replacing an existing file:
+/// a hard link when both are on one file system (atomic, no copy), otherwise a copy into
+/// `scratch` (same file system as `target`), fsync, and a no-replace link. Folders are created
+/// and fsynced. `src` is left in place.
+pub fn publish(src: &Path, target: &Path, scratch: &Path) -> io::Result<Published> {
+    let dir = target.parent().unwrap_or_else(|| Path::new("."));
+    create_dirs_durably(dir)?;
+    let linked = match std::fs::hard_link(src, target) {
+        Ok(()) => Ok(()),
+        Err(e)
+            if e.raw_os_error() == Some(libc::EXDEV) || e.kind() == io::ErrorKind::Unsupported =>
+        {
+            std::fs::create_dir_all(scratch)?;
+            let tmp = scratch.join(format!(
+                "publish-{}-{}",
+                std::process::id(),
+                rand::random::<u64>()
+            ));
+            std::fs::copy(src, &tmp)?;
+            File::open(&tmp)?.sync_all()?;
+            let r = std::fs::hard_link(&tmp, target);
+            let _ = std::fs::remove_file(&tmp);
+            r
+        }
+        Err(e) => Err(e),
+    };
+    match linked {
+        Ok(()) => {
+            sync_dir(dir)?;
+            Ok(Published::Created)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let same = std::fs::metadata(src)?.len() == std::fs::metadata(target)?.len();
+            Ok(if same {
+                Published::AlreadyThere
+            } else {
+                Published::Conflict
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `create_dir_all` that also fsyncs each parent whose entry list changed.
+pub fn create_dirs_durably(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dirs_durably(parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_never_replaces() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let src = dir.path().join("src");
+        std::fs::write(&src, b"abc").expect("write");
+        let target = dir.path().join("tree/a/b/file");
+        let scratch = dir.path().join("scratch");
+        assert_eq!(
+            publish(&src, &target, &scratch).expect("publish"),
+            Published::Created
+        );
+        assert_eq!(
+            publish(&src, &target, &scratch).expect("again"),
+            Published::AlreadyThere
+        );
+        let other = dir.path().join("other");
+        std::fs::write(&other, b"abcd").expect("write");
+        assert_eq!(
+            publish(&other, &target, &scratch).expect("conflict"),
+            Published::Conflict
+        );
+        assert_eq!(std::fs::read(&target).expect("read"), b"abc");
+    }
+
+    #[test]
+    fn write_atomic_replaces() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("state.json");
+        write_atomic(&p, b"1").expect("w1");
+        write_atomic(&p, b"22").expect("w2");
+        assert_eq!(std::fs::read(&p).expect("read"), b"22");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+    }
+}

@@ -1,0 +1,219 @@
+//! The `opentrail` binary: `run`, `check-config`, `--version`.
+//!
+//! Exit codes: 0 success; 1 failure at run time (including a drain that did not finish within
+//! the grace period — the data stays spooled for the next start); 2 usage or configuration error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use opentrail::config::{Config, FileFormat, SourceConfig};
+
+#[derive(Parser)]
+#[command(
+    name = "opentrail",
+    version,
+    about = "Self-hosted, CloudTrail-compatible audit-trail agent"
+)]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the agent until SIGTERM/SIGINT, then drain and exit.
+    Run {
+        /// Config file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a config file and print what the agent would do.
+    CheckConfig {
+        /// Config file (TOML).
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(&cli.log_format);
+    match cli.command {
+        Command::CheckConfig { file } => match Config::load(&file) {
+            Ok(cfg) => {
+                print!("{}", describe(&cfg));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("opentrail: invalid configuration: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Run { config } => {
+            let cfg = match Config::load(&config) {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    eprintln!("opentrail: invalid configuration: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match run(cfg) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("opentrail: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OPENTRAIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Runs until a signal; returns whether everything read was delivered.
+fn run(cfg: Config) -> anyhow::Result<bool> {
+    let grace = Duration::from_secs(cfg.shutdown_grace_secs);
+    let agent = opentrail::Agent::start(cfg).context("cannot start")?;
+    tracing::info!(version = opentrail::VERSION, "opentrail running");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start signal runtime")?;
+    let signal = rt.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => Ok::<_, std::io::Error>("SIGTERM"),
+            _ = int.recv() => Ok("SIGINT"),
+        }
+    })?;
+    tracing::info!(
+        signal,
+        grace_secs = grace.as_secs(),
+        "shutting down: delivering everything read so far"
+    );
+    let clean = agent.shutdown(grace);
+    let stats = agent.stats();
+    if clean {
+        tracing::info!(
+            delivered = stats.records_delivered,
+            files = stats.files_delivered,
+            "drained; bye"
+        );
+    } else {
+        tracing::error!(
+            pending = stats.records_pending,
+            "grace period over before everything was delivered; the rest stays spooled and is delivered at the next start"
+        );
+    }
+    Ok(clean)
+}
+
+fn describe(cfg: &Config) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "configuration OK");
+    let _ = writeln!(s, "data_dir: {}", cfg.data_dir.display());
+    if let Some(root) = &cfg.storage.local_root {
+        let _ = writeln!(
+            s,
+            "destination: local tree at {} (bucket B, key K -> {}/B/K)",
+            root.display(),
+            root.display()
+        );
+    }
+    let _ = writeln!(
+        s,
+        "intake: max_record_bytes={} memory_limit_mb={} durability={:?} default account={}",
+        cfg.max_record_bytes,
+        cfg.memory_limit_mb,
+        cfg.durability,
+        cfg.account_id
+            .as_deref()
+            .unwrap_or("(none: records must name one)")
+    );
+    for src in &cfg.sources {
+        match src {
+            SourceConfig::File { paths, format, .. } => {
+                let what = match format {
+                    FileFormat::Lines => "tail JSON lines from",
+                    FileFormat::Cloudtrail => "import whole CloudTrail log files from",
+                };
+                let _ = writeln!(s, "source: file, {what} {}", paths.join(", "));
+            }
+            SourceConfig::Http {
+                listen,
+                max_body_bytes,
+            } => {
+                let _ = writeln!(
+                    s,
+                    "source: http, POST http://{listen}/v1/events (max body {max_body_bytes} bytes)"
+                );
+            }
+        }
+    }
+    if let Some(m) = cfg.metrics.listen {
+        let _ = writeln!(s, "metrics: http://{m}/metrics");
+    }
+    let trails = cfg.trails();
+    if trails.is_empty() {
+        let _ = writeln!(
+            s,
+            "trails: none (every record will be quarantined as no_trail)"
+        );
+    }
+    for t in trails {
+        let regions = if t.multi_region {
+            "all regions".to_string()
+        } else {
+            format!("region {} only", t.home_region)
+        };
+        let _ = writeln!(
+            s,
+            "trail {}: {regions}; global service events {}; s3://{}/{}AWSLogs/<account>/CloudTrail/<region>/...; every {}s or {} bytes; gzip level {}",
+            t.name,
+            if t.include_global {
+                "included (filed under us-east-1)"
+            } else {
+                "excluded"
+            },
+            t.bucket,
+            if t.prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", t.prefix)
+            },
+            t.delivery_interval_secs,
+            t.max_file_bytes,
+            t.gzip_level
+        );
+    }
+    s
+}

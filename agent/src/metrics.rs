@@ -1,0 +1,164 @@
+//! Counters and gauges, rendered in the Prometheus text format.
+//!
+//! Plain atomics: incrementing is one relaxed `fetch_add`, cheap enough for the hot path. Names
+//! start with `opentrail_`; counters end in `_total`. The set and the labels are stable (scripts
+//! and dashboards rely on them, see docs/interfaces.md).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::record::RejectReason;
+
+/// All metrics of one agent.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub records_accepted: AtomicU64,
+    rejected: [AtomicU64; RejectReason::ALL.len()],
+    pub records_delivered: AtomicU64,
+    pub files_delivered: AtomicU64,
+    pub bytes_delivered: AtomicU64,
+    pub records_pending: AtomicU64,
+    pub retries: AtomicU64,
+    pub delivery_errors: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub records_replayed: AtomicU64,
+    pub busy: AtomicU64,
+    pub memory_in_flight_bytes: AtomicU64,
+    pub wal_bytes: AtomicU64,
+    pub quarantine_write_errors: AtomicU64,
+}
+
+impl Metrics {
+    /// Counts one rejected record.
+    pub fn reject(&self, reason: RejectReason) {
+        self.rejected[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Rejected records for one reason.
+    pub fn rejected(&self, reason: RejectReason) -> u64 {
+        self.rejected[reason as usize].load(Relaxed)
+    }
+
+    /// Rejected records, all reasons.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let mut counter = |name: &str, help: &str, value: u64| {
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+            );
+        };
+        counter(
+            "opentrail_records_accepted_total",
+            "Records accepted at intake.",
+            self.records_accepted.load(Relaxed),
+        );
+        counter(
+            "opentrail_files_delivered_total",
+            "Log files delivered.",
+            self.files_delivered.load(Relaxed),
+        );
+        counter(
+            "opentrail_bytes_delivered_total",
+            "Compressed bytes delivered.",
+            self.bytes_delivered.load(Relaxed),
+        );
+        counter(
+            "opentrail_retries_total",
+            "Delivery attempts retried.",
+            self.retries.load(Relaxed),
+        );
+        counter(
+            "opentrail_delivery_errors_total",
+            "Failed delivery attempts.",
+            self.delivery_errors.load(Relaxed),
+        );
+        counter(
+            "opentrail_duplicates_total",
+            "Records known to have been delivered more than once.",
+            self.duplicates.load(Relaxed),
+        );
+        counter(
+            "opentrail_records_replayed_total",
+            "Records replayed from the write-ahead log at startup.",
+            self.records_replayed.load(Relaxed),
+        );
+        counter(
+            "opentrail_busy_total",
+            "Submissions refused or delayed because the memory budget was full.",
+            self.busy.load(Relaxed),
+        );
+        counter(
+            "opentrail_quarantine_write_errors_total",
+            "Quarantine entries that could not be written.",
+            self.quarantine_write_errors.load(Relaxed),
+        );
+        let _ = write!(
+            out,
+            "# HELP opentrail_records_rejected_total Records refused at intake, by reason.\n# TYPE opentrail_records_rejected_total counter\n"
+        );
+        for reason in RejectReason::ALL {
+            let _ = writeln!(
+                out,
+                "opentrail_records_rejected_total{{reason=\"{}\"}} {}",
+                reason.as_str(),
+                self.rejected(reason)
+            );
+        }
+        let _ = write!(
+            out,
+            "# HELP opentrail_records_delivered_total Records delivered, by destination.\n# TYPE opentrail_records_delivered_total counter\nopentrail_records_delivered_total{{destination=\"local\"}} {}\n",
+            self.records_delivered.load(Relaxed)
+        );
+        let mut gauge = |name: &str, help: &str, value: u64| {
+            let _ = write!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+            );
+        };
+        gauge(
+            "opentrail_records_pending",
+            "Records accepted and not yet delivered.",
+            self.records_pending.load(Relaxed),
+        );
+        gauge(
+            "opentrail_memory_in_flight_bytes",
+            "Record bytes held in memory.",
+            self.memory_in_flight_bytes.load(Relaxed),
+        );
+        gauge(
+            "opentrail_wal_bytes",
+            "Bytes in the write-ahead log.",
+            self.wal_bytes.load(Relaxed),
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_required_names() {
+        let m = Metrics::default();
+        m.reject(RejectReason::InvalidJson);
+        m.records_accepted.fetch_add(3, Relaxed);
+        let text = m.render();
+        for needle in [
+            "opentrail_records_accepted_total 3",
+            "opentrail_records_rejected_total{reason=\"invalid_json\"} 1",
+            "opentrail_records_delivered_total{destination=\"local\"} 0",
+            "opentrail_files_delivered_total 0",
+            "opentrail_duplicates_total 0",
+        ] {
+            assert!(text.contains(needle), "missing {needle}");
+        }
+        assert_eq!(m.rejected_total(), 1);
+    }
+}

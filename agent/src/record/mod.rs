@@ -1,0 +1,42 @@
+//! Records: the unit that flows through the pipeline.
+//!
+//! A [`Record`] is one element of CloudTrail's `"Records"` array, kept as the raw JSON bytes the
+//! caller sent (after [`validate`] normalised `eventTime` and added a missing `eventID`) plus the
+//! few fields the pipeline routes on. Invariant: `bytes` is a compact-or-not but always valid JSON
+//! object, and `account` / `region` are safe to use as path components.
+
+mod ids;
+mod time;
+mod validate;
+
+pub use ids::{AccountId, Region};
+pub use time::normalize_event_time;
+pub use validate::{Limits, RejectReason, Rejection, validate, validate_line};
+
+/// One accepted CloudTrail record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The record's JSON, byte-identical to the input except for a normalised `eventTime` and an
+    /// added `eventID`.
+    pub bytes: Vec<u8>,
+    /// Account the record is filed under (12 digits).
+    pub account: AccountId,
+    /// `awsRegion` as sent (validated: `[a-z0-9-]{1,32}`).
+    pub region: Region,
+    /// True when `eventSource` is one of the global services (IAM, STS, CloudFront).
+    pub global_service: bool,
+    /// `eventTime` as seconds since the Unix epoch.
+    pub event_time: i64,
+}
+
+/// Event sources CloudTrail records as global-service events (delivered to us-east-1).
+pub const GLOBAL_SERVICE_SOURCES: &[&str] = &[
+    "iam.amazonaws.com",
+    "sts.amazonaws.com",
+    "cloudfront.amazonaws.com",
+];
+
+/// True when `event_source` names a global service.
+pub fn is_global_service(event_source: &str) -> bool {
+    GLOBAL_SERVICE_SOURCES.contains(&event_source)
+}
