@@ -131,7 +131,9 @@ impl Agent {
             default_account: config.default_account(),
         };
         let budget_bytes = config.memory_limit_mb * 1024 * 1024;
-        let budget = Arc::new(Budget::new(budget_bytes / 2, metrics.clone()));
+        // A quarter of the budget for records queued between sources and the batcher, half for
+        // the batcher's not yet compressed bytes, the rest for chunks at the workers.
+        let budget = Arc::new(Budget::new(budget_bytes / 4, metrics.clone()));
 
         let (spooled_tx, spooled_rx) = crossbeam_channel::bounded(32);
         let (control_tx, control_rx) = crossbeam_channel::unbounded();
@@ -177,7 +179,7 @@ impl Agent {
             delivered: delivered_rx,
             destinations: dest_queues,
             compression_threads,
-            pending_limit: (budget_bytes / 4) as usize,
+            pending_limit: (budget_bytes / 2) as usize,
         };
         let (mut batcher, replay_from) = Batcher::recover(parts)?;
         let mut replayed = 0u64;

@@ -26,6 +26,8 @@ pub struct SealedFile {
     pub key: String,
     pub records: u64,
     pub bytes: u64,
+    /// User metadata stored with the object (`x-amz-meta-*`).
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 /// A destination confirmed a file.
@@ -58,9 +60,18 @@ pub enum DestinationError {
 pub trait Destination: Send + Sync {
     /// Label used in logs and metrics.
     fn name(&self) -> &str;
-    /// Stores `file` at `(file.bucket, file.key)`.
+    /// Stores `file` at `(file.bucket, file.key)`. Durable when it returns `Ok` unless called
+    /// from [`Self::put_files`].
     fn put_file(&self, file: &SealedFile) -> Result<Outcome, DestinationError>;
+
+    /// Stores several files; one result per file, in order. Everything reported `Ok` is durable.
+    fn put_files(&self, files: &[SealedFile]) -> Vec<Result<Outcome, DestinationError>> {
+        files.iter().map(|f| self.put_file(f)).collect()
+    }
 }
+
+/// Files handed to a destination per call.
+const BATCH: usize = 256;
 
 /// Backoff bounds.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
@@ -85,49 +96,86 @@ pub fn spawn(
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name(format!("ot-deliver-{}", dest.name())).spawn(move || {
-        'files: for file in files {
-            let mut attempt = 0u32;
-            loop {
-                if stop.load(Relaxed) {
-                    break 'files;
+    std::thread::Builder::new()
+        .name(format!("ot-deliver-{}", dest.name()))
+        .spawn(move || run_worker(index, dest.as_ref(), &files, &done, &metrics, &stop))
+}
+
+fn run_worker(
+    index: usize,
+    dest: &dyn Destination,
+    files: &Receiver<SealedFile>,
+    done: &Sender<Delivered>,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+) {
+    let mut queue: std::collections::VecDeque<SealedFile> = std::collections::VecDeque::new();
+    let mut attempt = 0u32;
+    loop {
+        if stop.load(Relaxed) {
+            return;
+        }
+        if queue.is_empty() {
+            match files.recv_timeout(Duration::from_millis(100)) {
+                Ok(f) => queue.push_back(f),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => continue,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+            }
+        }
+        while queue.len() < BATCH * 4 {
+            match files.try_recv() {
+                Ok(f) => queue.push_back(f),
+                Err(_) => break,
+            }
+        }
+        let batch: Vec<SealedFile> = queue.drain(..queue.len().min(BATCH)).collect();
+        let results = dest.put_files(&batch);
+        let mut failed = Vec::new();
+        let mut worst = None;
+        for (file, result) in batch.into_iter().zip(results) {
+            match result {
+                Ok(outcome) => {
+                    metrics.files_delivered.fetch_add(1, Relaxed);
+                    metrics.bytes_delivered.fetch_add(file.bytes, Relaxed);
+                    metrics.records_delivered.fetch_add(file.records, Relaxed);
+                    tracing::debug!(
+                        destination = dest.name(), bucket = %file.bucket, key = %file.key,
+                        records = file.records, bytes = file.bytes, ?outcome, "log file delivered"
+                    );
+                    let _ = done.send(Delivered {
+                        id: file.id,
+                        destination: index,
+                    });
                 }
-                match dest.put_file(&file) {
-                    Ok(outcome) => {
-                        metrics.files_delivered.fetch_add(1, Relaxed);
-                        metrics.bytes_delivered.fetch_add(file.bytes, Relaxed);
-                        metrics.records_delivered.fetch_add(file.records, Relaxed);
-                        tracing::info!(
-                            destination = dest.name(), bucket = %file.bucket, key = %file.key,
-                            records = file.records, bytes = file.bytes, ?outcome, "log file delivered"
-                        );
-                        let _ = done.send(Delivered { id: file.id, destination: index });
-                        break;
-                    }
-                    Err(e) => {
-                        metrics.delivery_errors.fetch_add(1, Relaxed);
-                        metrics.retries.fetch_add(1, Relaxed);
-                        let wait = match &e {
-                            DestinationError::Transient(_) => backoff(attempt),
-                            DestinationError::Permanent(_) => BACKOFF_MAX,
-                        };
-                        tracing::error!(
-                            destination = dest.name(), key = %file.key, error = %e, retry_in_ms = wait.as_millis() as u64,
-                            "delivery failed; will retry"
-                        );
-                        attempt = attempt.saturating_add(1);
-                        let deadline = std::time::Instant::now() + wait;
-                        while std::time::Instant::now() < deadline {
-                            if stop.load(Relaxed) {
-                                break 'files;
-                            }
-                            std::thread::sleep(Duration::from_millis(50).min(wait));
-                        }
-                    }
+                Err(e) => {
+                    metrics.delivery_errors.fetch_add(1, Relaxed);
+                    metrics.retries.fetch_add(1, Relaxed);
+                    tracing::error!(destination = dest.name(), key = %file.key, error = %e, "delivery failed; will retry");
+                    worst = Some(match (&worst, &e) {
+                        (Some(BACKOFF_MAX), _) | (_, DestinationError::Permanent(_)) => BACKOFF_MAX,
+                        _ => backoff(attempt),
+                    });
+                    failed.push(file);
                 }
             }
         }
-    })
+        match worst {
+            None => attempt = 0,
+            Some(wait) => {
+                for f in failed.into_iter().rev() {
+                    queue.push_front(f);
+                }
+                attempt = attempt.saturating_add(1);
+                let deadline = std::time::Instant::now() + wait;
+                while std::time::Instant::now() < deadline {
+                    if stop.load(Relaxed) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(50).min(wait));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

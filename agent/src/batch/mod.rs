@@ -405,12 +405,13 @@ impl Batcher {
         let Some(p) = self.open.get_mut(&key) else {
             return Ok(());
         };
-        if let Some((chunk, data)) = p.take_chunk() {
+        if let Some((chunk, dictionary, data)) = p.take_chunk() {
             self.pending_bytes = self.pending_bytes.saturating_sub(data.len());
             let job = workers::Job {
                 partition: p.id,
                 chunk,
                 level: p.level,
+                dictionary,
                 data,
             };
             self.inflight += 1;
@@ -513,11 +514,9 @@ impl Batcher {
             self.sealed.insert(p.id, entry.clone());
             new_sealed.push(entry);
         }
-        for p in self.open.values_mut() {
-            retry_io("fsync staged file", || p.sync());
-        }
-        retry_io("fsync staging folder", || {
-            crate::fsutil::sync_dir(&self.staging)
+        // One syncfs makes every staged file (and the folder) durable.
+        retry_io("sync staged files", || {
+            crate::fsutil::sync_filesystem(&self.staging)
         });
         self.save_manifest()?;
         self.parts.wal.release_before(self.received_seq);
@@ -575,6 +574,7 @@ impl Batcher {
             key: s.key.clone(),
             records: s.records,
             bytes: s.bytes,
+            metadata: Default::default(),
         };
         for &d in &s.pending {
             if let Some(q) = self.parts.destinations.get(d) {

@@ -14,6 +14,10 @@ use std::path::PathBuf;
 use crate::encode::gzip::{Checksum, GZIP_HEADER};
 use crate::record::{AccountId, Region};
 
+/// Dictionary carried from chunk to chunk (deflate's window is 32 KiB; records are ~1.3 KB, so
+/// 16 KiB holds a dozen of them and costs less to re-hash for small chunks).
+const DICT_BYTES: usize = 16 * 1024;
+
 /// Prefix of every log file's JSON.
 pub const RECORDS_OPEN: &[u8] = b"{\"Records\":[";
 /// Suffix of every log file's JSON.
@@ -49,10 +53,10 @@ pub struct Partition {
     pub next_chunk: u64,
     pub next_write: u64,
     pub reorder: BTreeMap<u64, (Vec<u8>, Checksum)>,
+    /// The last uncompressed bytes handed to workers: the next chunk's dictionary.
+    pub tail: Vec<u8>,
     /// Unix seconds of the first record.
     pub opened_at: i64,
-    /// Bytes written since the last fsync.
-    pub dirty: bool,
 }
 
 impl Partition {
@@ -85,8 +89,8 @@ impl Partition {
             next_chunk: 0,
             next_write: 0,
             reorder: BTreeMap::new(),
+            tail: Vec::new(),
             opened_at: now,
-            dirty: true,
         })
     }
 
@@ -129,8 +133,8 @@ impl Partition {
             next_chunk: 0,
             next_write: 0,
             reorder: BTreeMap::new(),
+            tail: Vec::new(),
             opened_at,
-            dirty: false,
         })
     }
 
@@ -153,17 +157,26 @@ impl Partition {
         GZIP_HEADER.len() as u64 + self.written + raw + raw / 500 + 1024 + 10
     }
 
-    /// Takes the pending bytes as the next chunk: `(chunk number, bytes)`.
-    pub fn take_chunk(&mut self) -> Option<(u64, Vec<u8>)> {
+    /// Takes the pending bytes as the next chunk: `(chunk number, dictionary, bytes)`.
+    pub fn take_chunk(&mut self) -> Option<(u64, Vec<u8>, Vec<u8>)> {
         if self.pending.is_empty() {
             return None;
         }
         let data = std::mem::take(&mut self.pending);
+        // Dictionary: up to DICT_BYTES of what precedes this chunk.
+        let dictionary = std::mem::take(&mut self.tail);
+        let keep = DICT_BYTES.min(data.len());
+        if keep < DICT_BYTES {
+            let from_old = (DICT_BYTES - keep).min(dictionary.len());
+            self.tail
+                .extend_from_slice(&dictionary[dictionary.len() - from_old..]);
+        }
+        self.tail.extend_from_slice(&data[data.len() - keep..]);
         self.inflight_raw += data.len() as u64;
         self.inflight += 1;
         let n = self.next_chunk;
         self.next_chunk += 1;
-        Some((n, data))
+        Some((n, dictionary, data))
     }
 
     /// Accepts a compressed chunk (kept until its turn comes; see [`Self::write_ready`]).
@@ -197,31 +210,17 @@ impl Partition {
             self.next_write += 1;
         }
         self.written += ready.len() as u64;
-        self.dirty = true;
         Ok(n as u32)
     }
 
-    /// fsyncs the staged file if it changed.
-    pub fn sync(&mut self) -> std::io::Result<()> {
-        if self.dirty {
-            OpenOptions::new()
-                .append(true)
-                .open(&self.path)?
-                .sync_data()?;
-            self.dirty = false;
-        }
-        Ok(())
-    }
-
-    /// Closes the gzip member (all chunks must be written) and fsyncs. Returns the file size.
-    /// Retriable: the trailer is written at a fixed offset.
+    /// Closes the gzip member (all chunks must be written). Returns the file size. The caller
+    /// makes it durable. Retriable: the trailer is written at a fixed offset.
     pub fn finish(&mut self) -> std::io::Result<u64> {
         debug_assert_eq!(self.inflight, 0);
         let f = OpenOptions::new().write(true).open(&self.path)?;
         let at = GZIP_HEADER.len() as u64 + self.written;
         std::os::unix::fs::FileExt::write_all_at(&f, &self.sum.trailer(), at)?;
         f.set_len(at + 10)?;
-        f.sync_all()?;
         Ok(at + 10)
     }
 }

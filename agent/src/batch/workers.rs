@@ -15,6 +15,8 @@ pub struct Job {
     pub partition: u64,
     pub chunk: u64,
     pub level: u32,
+    /// Uncompressed bytes preceding `data` in the file (see [`ChunkCompressor::compress`]).
+    pub dictionary: Vec<u8>,
     pub data: Vec<u8>,
 }
 
@@ -41,7 +43,7 @@ pub fn spawn(threads: usize, jobs: Receiver<Job>, done: Sender<Done>) -> Vec<Joi
                         let c = compressors[job.level.min(9) as usize]
                             .get_or_insert_with(|| ChunkCompressor::new(job.level));
                         let mut compressed = Vec::with_capacity(job.data.len() / 6 + 256);
-                        let sum = c.compress(&job.data, &mut compressed);
+                        let sum = c.compress(&job.dictionary, &job.data, &mut compressed);
                         let out = Done {
                             partition: job.partition,
                             chunk: job.chunk,

@@ -68,8 +68,18 @@ impl ChunkCompressor {
     }
 
     /// Appends the compressed form of `input` to `out` and returns the input's checksum.
-    pub fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> Checksum {
+    /// `dictionary` is the uncompressed data that precedes `input` in the member (at most the
+    /// last 32 KiB are used): back-references into it keep small chunks compressing as well as
+    /// one continuous stream would, and the output stays decodable by a plain inflater because
+    /// the dictionary bytes are exactly what the decoder has already produced.
+    pub fn compress(&mut self, dictionary: &[u8], input: &[u8], out: &mut Vec<u8>) -> Checksum {
         self.deflate.reset();
+        if !dictionary.is_empty() {
+            let dict = &dictionary[dictionary.len().saturating_sub(32 * 1024)..];
+            if self.deflate.set_dictionary(dict).is_err() {
+                self.deflate.reset();
+            }
+        }
         out.reserve(input.len() / 2 + 64);
         let mut consumed = 0usize;
         loop {
@@ -93,7 +103,7 @@ impl ChunkCompressor {
                     // zlib only errors on stream misuse; fall back to stored blocks via a fresh
                     // stream so the chunk is never lost.
                     self.deflate = Compress::new(Compression::new(0), false);
-                    return self.compress(input, out);
+                    return self.compress(&[], input, out);
                 }
             }
         }
@@ -110,8 +120,12 @@ mod tests {
         let mut c = ChunkCompressor::new(level);
         let mut file = GZIP_HEADER.to_vec();
         let mut sum = Checksum::default();
-        for chunk in chunks {
-            sum = sum.combine(c.compress(chunk, &mut file));
+        let mut seen: Vec<u8> = Vec::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            // Alternate: with and without a dictionary, both must decode.
+            let dict: &[u8] = if i % 2 == 0 { &seen } else { &[] };
+            sum = sum.combine(c.compress(dict, chunk, &mut file));
+            seen.extend_from_slice(chunk);
         }
         file.extend_from_slice(&sum.trailer());
         file
