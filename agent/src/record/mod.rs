@@ -6,6 +6,7 @@
 //! object, and `account` / `region` are safe to use as path components.
 
 mod ids;
+mod shape;
 mod time;
 mod validate;
 

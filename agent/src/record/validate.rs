@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::ids::{AccountId, Region};
+use super::shape::{self, Identity, TopLevelShapes, present, wrong_type};
 use super::time::{EventTime, normalize_event_time};
 use super::{Record, is_global_service};
 
@@ -118,36 +119,56 @@ impl std::error::Error for Rejection {}
 /// The top-level members we read. Unknown members are skipped (but still syntax-checked).
 #[derive(Deserialize)]
 struct TopLevel<'a> {
-    #[serde(borrow, rename = "eventSource")]
+    #[serde(borrow, default, deserialize_with = "present", rename = "eventSource")]
     event_source: Option<&'a RawValue>,
-    #[serde(borrow, rename = "eventName")]
+    #[serde(borrow, default, deserialize_with = "present", rename = "eventName")]
     event_name: Option<&'a RawValue>,
-    #[serde(borrow, rename = "awsRegion")]
+    #[serde(borrow, default, deserialize_with = "present", rename = "awsRegion")]
     aws_region: Option<&'a RawValue>,
-    #[serde(borrow, rename = "eventTime")]
+    #[serde(borrow, default, deserialize_with = "present", rename = "eventTime")]
     event_time: Option<&'a RawValue>,
-    #[serde(borrow, rename = "recipientAccountId")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "present",
+        rename = "recipientAccountId"
+    )]
     recipient_account_id: Option<&'a RawValue>,
-    #[serde(borrow, rename = "userIdentity")]
+    #[serde(borrow, default, deserialize_with = "present", rename = "userIdentity")]
     user_identity: Option<&'a RawValue>,
-    #[serde(borrow, rename = "eventID")]
+    #[serde(borrow, default, deserialize_with = "present", rename = "eventID")]
     event_id: Option<&'a RawValue>,
-    #[serde(borrow, rename = "eventVersion")]
+    #[serde(borrow, default, deserialize_with = "present", rename = "eventVersion")]
     event_version: Option<&'a RawValue>,
-    #[serde(borrow, rename = "readOnly")]
+    #[serde(borrow, default, deserialize_with = "present", rename = "readOnly")]
     read_only: Option<&'a RawValue>,
-    #[serde(borrow, rename = "managementEvent")]
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "present",
+        rename = "managementEvent"
+    )]
     management_event: Option<&'a RawValue>,
-    #[serde(borrow)]
+    #[serde(borrow, default, deserialize_with = "present")]
     resources: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Identity<'a> {
-    #[serde(borrow, rename = "accountId")]
-    account_id: Option<&'a RawValue>,
-    #[serde(borrow, rename = "sessionContext")]
-    session_context: Option<&'a RawValue>,
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "present",
+        rename = "insightDetails"
+    )]
+    insight_details: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    addendum: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present", rename = "tlsDetails")]
+    tls_details: Option<&'a RawValue>,
+    #[serde(
+        borrow,
+        default,
+        deserialize_with = "present",
+        rename = "edgeDeviceDetails"
+    )]
+    edge_device_details: Option<&'a RawValue>,
 }
 
 /// Validates one input line. Blank lines (only whitespace) yield `Ok(None)`.
@@ -223,8 +244,8 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Record, Rejection> {
         None => None,
     };
     let account = resolve_account(&top, identity.as_ref(), limits)?;
-    if let Some(ctx) = identity.as_ref().and_then(|i| i.session_context) {
-        require_object(ctx, "userIdentity.sessionContext")?;
+    if let Some(id) = &identity {
+        shape::check_identity(id)?;
     }
     if let Some(raw) = top.event_id {
         let id = string_value(raw, "eventID")?;
@@ -258,8 +279,14 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Record, Rejection> {
         }
     }
     if let Some(raw) = top.resources {
-        check_resources(raw)?;
+        shape::array_of_objects(raw, "resources")?;
     }
+    shape::check_top_level(&TopLevelShapes {
+        insight_details: top.insight_details,
+        addendum: top.addendum,
+        tls_details: top.tls_details,
+        edge_device_details: top.edge_device_details,
+    })?;
 
     let secs = match &event_time {
         EventTime::Exact(s) | EventTime::Rewritten(_, s) => *s,
@@ -303,21 +330,6 @@ fn resolve_account(
             format!("{field} {:?} is not a 12-digit account id", truncate(&text)),
         )
     })
-}
-
-fn check_resources(raw: &RawValue) -> Result<(), Rejection> {
-    let items: Vec<&RawValue> = if raw.get().starts_with('[') {
-        serde_json::from_str(raw.get())
-            .map_err(|e| Rejection::new(RejectReason::InvalidJson, e.to_string()))?
-    } else {
-        return Err(wrong_type("resources", "an array of objects", raw));
-    };
-    for (i, item) in items.iter().enumerate() {
-        if !item.get().starts_with('{') {
-            return Err(wrong_type(&format!("resources[{i}]"), "an object", item));
-        }
-    }
-    Ok(())
 }
 
 /// Builds the output bytes: unchanged unless eventTime needs rewriting or eventID is missing.
@@ -396,21 +408,6 @@ fn object_fields<'a, T: Deserialize<'a>>(raw: &'a RawValue, name: &str) -> Resul
         };
         Rejection::new(reason, format!("{name}: {msg}"))
     })
-}
-
-fn wrong_type(name: &str, want: &str, raw: &RawValue) -> Rejection {
-    let got = match raw.get().as_bytes().first() {
-        Some(b'"') => "a string",
-        Some(b'{') => "an object",
-        Some(b'[') => "an array",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'n') => "null",
-        _ => "a number",
-    };
-    Rejection::new(
-        RejectReason::WrongType,
-        format!("{name} must be {want}, got {got}"),
-    )
 }
 
 /// `8-4-4-4-12` hexadecimal digits (either case), as `java.util.UUID` prints them.
@@ -614,6 +611,25 @@ mod tests {
             validate(invalid[0], &limits()).expect_err("").reason,
             RejectReason::InvalidUtf8
         );
+    }
+
+    #[test]
+    fn null_is_not_absent() {
+        let id = "\"b7d4398e-b2f0-4faa-9c76-e2d316a8d67f\"";
+        assert_eq!(reason(&GOOD.replace(id, "null")), RejectReason::WrongType);
+        assert_eq!(
+            reason(&GOOD.replace("\"2024-01-02T03:04:05Z\"", "null")),
+            RejectReason::WrongType
+        );
+        assert_eq!(
+            reason(&GOOD.replace("\"1.08\"", "null")),
+            RejectReason::WrongType
+        );
+        let ui = GOOD.replace(
+            "{\"type\":\"IAMUser\",\"accountId\":\"123456789012\"}",
+            "null",
+        );
+        assert_eq!(reason(&ui), RejectReason::WrongType);
     }
 
     #[test]
