@@ -30,7 +30,7 @@ use crate::record::{AccountId, Region};
 use crate::route::Router;
 use crate::wal::{Spooled, WalHandle};
 use manifest::{Manifest, OpenEntry, SealedEntry};
-use partition::{PartKey, Partition, RECORDS_CLOSE};
+use partition::{FxMap, PartKey, Partition, RECORDS_CLOSE};
 
 /// Chunk size handed to a compression worker.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -69,8 +69,8 @@ pub struct Batcher {
     parts: BatcherParts,
     staging: PathBuf,
     manifest_path: PathBuf,
-    open: HashMap<PartKey, Partition>,
-    ids: HashMap<u64, PartKey>,
+    open: FxMap<PartKey, Partition>,
+    ids: FxMap<u64, PartKey>,
     sealed: HashMap<u64, SealedEntry>,
     next_id: u64,
     /// Every record with a sequence number below this has been received.
@@ -78,6 +78,8 @@ pub struct Batcher {
     pending_bytes: usize,
     inflight: usize,
     max_inflight: usize,
+    /// Staged files kept open at most (the rest are opened per write).
+    max_open_files: usize,
     jobs: Option<Sender<workers::Job>>,
     results: Receiver<workers::Done>,
     worker_threads: Vec<std::thread::JoinHandle<()>>,
@@ -100,6 +102,31 @@ pub enum BatchError {
     },
     #[error("cannot read the batcher checkpoint: {0}")]
     Manifest(std::io::Error),
+}
+
+/// How many staged files may stay open: half the descriptor limit, after raising the soft limit
+/// to the hard one.
+fn open_file_budget() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 256;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim.rlim_cur = lim.rlim_max;
+            }
+        }
+    }
+    ((lim.rlim_cur / 2) as usize).clamp(64, 65_536)
 }
 
 /// Runs a file-system step until it succeeds. Staging errors (disk full, I/O hiccups) leave
@@ -143,14 +170,15 @@ impl Batcher {
         let mut b = Batcher {
             staging,
             manifest_path,
-            open: HashMap::new(),
-            ids: HashMap::new(),
+            open: FxMap::default(),
+            ids: FxMap::default(),
             sealed: HashMap::new(),
             next_id: manifest.next_id,
             received_seq: manifest.next_seq,
             pending_bytes: 0,
             inflight: 0,
             max_inflight,
+            max_open_files: open_file_budget(),
             jobs: Some(jobs_tx),
             results: done_rx,
             worker_threads,
@@ -389,8 +417,9 @@ impl Batcher {
         let path = self.staging_path(id);
         let level = self.parts.router.trails()[key.trail as usize].gzip_level;
         let now = chrono::Utc::now().timestamp();
+        let keep_open = self.open.len() < self.max_open_files;
         let p = retry_io("create staged file", || {
-            Partition::create(id, key, path.clone(), level, now)
+            Partition::create(id, key, path.clone(), level, now, keep_open)
         });
         self.ids.insert(id, key);
         self.open.insert(key, p);

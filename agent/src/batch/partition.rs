@@ -9,14 +9,15 @@
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use crate::encode::gzip::{Checksum, GZIP_HEADER};
 use crate::record::{AccountId, Region};
 
-/// Dictionary carried from chunk to chunk (deflate's window is 32 KiB; records are ~1.3 KB, so
-/// 16 KiB holds a dozen of them and costs less to re-hash for small chunks).
-const DICT_BYTES: usize = 16 * 1024;
+/// Uncompressed tail kept per partition as the next chunk's dictionary. Records are ~1.3 KB, so
+/// 8 KiB holds half a dozen: most of deflate's gain, at 8 KiB per open file.
+const DICT_BYTES: usize = 8 * 1024;
 
 /// Prefix of every log file's JSON.
 pub const RECORDS_OPEN: &[u8] = b"{\"Records\":[";
@@ -31,11 +32,47 @@ pub struct PartKey {
     pub region: Region,
 }
 
+/// A fast, non-cryptographic hasher for the batcher's maps (FxHash's mixing step). Keys are
+/// produced by the agent from validated fields, not chosen freely enough to matter for HashDoS:
+/// at most one map entry exists per (trail, account, region).
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u8(&mut self, n: u8) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_u16(&mut self, n: u16) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// `HashMap` with [`FxHasher`].
+pub type FxMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
 /// An open staged file.
 pub struct Partition {
     pub id: u64,
     pub key: PartKey,
     pub path: PathBuf,
+    /// Kept open while the process has descriptors to spare (else opened per write).
+    file: Option<std::fs::File>,
     pub level: u32,
     /// Compressed bytes in the staged file after the header.
     pub written: u64,
@@ -67,6 +104,7 @@ impl Partition {
         path: PathBuf,
         level: u32,
         now: i64,
+        keep_open: bool,
     ) -> std::io::Result<Self> {
         let mut f = OpenOptions::new()
             .create(true)
@@ -78,6 +116,7 @@ impl Partition {
             id,
             key,
             path,
+            file: keep_open.then_some(f),
             level,
             written: 0,
             sum: Checksum::default(),
@@ -122,6 +161,7 @@ impl Partition {
             id,
             key,
             path,
+            file: Some(f),
             level,
             written,
             sum,
@@ -196,9 +236,17 @@ impl Partition {
         if n == 0 {
             return Ok(0);
         }
-        let mut f = OpenOptions::new().append(true).open(&self.path)?;
-        if let Err(e) = f.write_all(&ready) {
-            let _ = f.set_len(GZIP_HEADER.len() as u64 + self.written);
+        let at = GZIP_HEADER.len() as u64 + self.written;
+        let opened;
+        let f = match &self.file {
+            Some(f) => f,
+            None => {
+                opened = OpenOptions::new().write(true).open(&self.path)?;
+                &opened
+            }
+        };
+        if let Err(e) = f.write_all_at(&ready, at) {
+            let _ = f.set_len(at);
             return Err(e);
         }
         for _ in 0..n {
@@ -217,10 +265,17 @@ impl Partition {
     /// makes it durable. Retriable: the trailer is written at a fixed offset.
     pub fn finish(&mut self) -> std::io::Result<u64> {
         debug_assert_eq!(self.inflight, 0);
-        let f = OpenOptions::new().write(true).open(&self.path)?;
+        let f = match self.file.take() {
+            Some(f) => f,
+            None => OpenOptions::new().write(true).open(&self.path)?,
+        };
         let at = GZIP_HEADER.len() as u64 + self.written;
-        std::os::unix::fs::FileExt::write_all_at(&f, &self.sum.trailer(), at)?;
-        f.set_len(at + 10)?;
-        Ok(at + 10)
+        let done = f
+            .write_all_at(&self.sum.trailer(), at)
+            .and_then(|()| f.set_len(at + 10));
+        if done.is_err() {
+            self.file = Some(f);
+        }
+        done.map(|()| at + 10)
     }
 }

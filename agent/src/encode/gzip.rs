@@ -74,8 +74,13 @@ impl ChunkCompressor {
     /// the dictionary bytes are exactly what the decoder has already produced.
     pub fn compress(&mut self, dictionary: &[u8], input: &[u8], out: &mut Vec<u8>) -> Checksum {
         self.deflate.reset();
-        if !dictionary.is_empty() {
-            let dict = &dictionary[dictionary.len().saturating_sub(32 * 1024)..];
+        // Hashing the dictionary costs like compressing it: keep it at about a quarter of the
+        // chunk (4 KiB to 32 KiB), which keeps most of the ratio for small chunks.
+        let dict_len = (input.len() / 4)
+            .clamp(4 * 1024, 32 * 1024)
+            .min(dictionary.len());
+        if dict_len > 0 {
+            let dict = &dictionary[dictionary.len() - dict_len..];
             if self.deflate.set_dictionary(dict).is_err() {
                 self.deflate.reset();
             }
