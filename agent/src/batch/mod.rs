@@ -86,6 +86,9 @@ pub struct Batcher {
     last_checkpoint: Instant,
     bytes_since_checkpoint: u64,
     manifest_dirty: bool,
+    /// The manifest as of the last checkpoint: the only consistent view of open files and
+    /// `next_seq` (between checkpoints only the sealed list changes, by deliveries).
+    snapshot: Manifest,
     /// Staged files delivered everywhere; deleted once a saved manifest no longer names them.
     garbage: Vec<u64>,
     flushes: Vec<(u64, Vec<u64>, Sender<()>)>,
@@ -185,6 +188,7 @@ impl Batcher {
             last_checkpoint: Instant::now(),
             bytes_since_checkpoint: 0,
             manifest_dirty: false,
+            snapshot: manifest.clone(),
             garbage: Vec::new(),
             flushes: Vec::new(),
             route_buf: Vec::new(),
@@ -334,11 +338,11 @@ impl Batcher {
             }
             if let Some(at) = closed_at {
                 if self.sealed.is_empty() && self.open.is_empty() {
-                    self.save_manifest()?;
+                    self.save_manifest();
                     return Ok(());
                 }
                 if at.elapsed() > grace() {
-                    self.save_manifest()?;
+                    self.save_manifest();
                     tracing::warn!(
                         files = self.sealed.len(),
                         "shutdown grace period over; undelivered files stay staged for the next start"
@@ -358,10 +362,10 @@ impl Batcher {
     }
 
     fn add(&mut self, batch: Spooled) -> Result<(), BatchError> {
-        let n = batch.records.len() as u64;
         let mut copies = 0u64;
         let mut route = std::mem::take(&mut self.route_buf);
-        for record in &batch.records {
+        let mut full: Vec<PartKey> = Vec::new();
+        for (i, record) in batch.records.iter().enumerate() {
             let region = self.parts.router.route(record, &mut route);
             for &trail in &route {
                 let key = PartKey {
@@ -388,12 +392,18 @@ impl Batcher {
                     .get(&key)
                     .is_some_and(|p| p.size_bound() >= self.max_file_bytes(trail))
                 {
-                    self.checkpoint(|p| p.key == key)?;
+                    full.push(key);
                 }
+            }
+            // This record is now in every partition it belongs to: a checkpoint taken from here
+            // on covers it (and must, or replay would stage it twice).
+            self.received_seq = self.received_seq.max(batch.first_seq + i as u64 + 1);
+            if !full.is_empty() {
+                let seal = std::mem::take(&mut full);
+                self.checkpoint(|p| seal.contains(&p.key))?;
             }
         }
         self.route_buf = route;
-        self.received_seq = self.received_seq.max(batch.first_seq + n);
         self.parts
             .metrics
             .records_pending
@@ -547,7 +557,7 @@ impl Batcher {
         retry_io("sync staged files", || {
             crate::fsutil::sync_filesystem(&self.staging)
         });
-        self.save_manifest()?;
+        self.save_checkpoint();
         self.parts.wal.release_before(self.received_seq);
         self.last_checkpoint = Instant::now();
         self.bytes_since_checkpoint = 0;
@@ -557,7 +567,8 @@ impl Batcher {
         Ok(())
     }
 
-    fn save_manifest(&mut self) -> Result<(), BatchError> {
+    /// Saves a full checkpoint of the current (quiesced) state.
+    fn save_checkpoint(&mut self) {
         let open = self
             .open
             .values()
@@ -578,21 +589,26 @@ impl Batcher {
                 }
             })
             .collect();
-        let mut sealed: Vec<SealedEntry> = self.sealed.values().cloned().collect();
-        sealed.sort_by_key(|s| s.id);
-        let m = Manifest {
+        self.snapshot = Manifest {
             version: 1,
             next_seq: self.received_seq,
             next_id: self.next_id,
             open,
-            sealed,
+            sealed: Vec::new(),
         };
+        self.save_manifest();
+    }
+
+    /// Saves the last checkpoint with the current list of sealed files (deliveries shrink it).
+    fn save_manifest(&mut self) {
+        let mut m = self.snapshot.clone();
+        m.sealed = self.sealed.values().cloned().collect();
+        m.sealed.sort_by_key(|s| s.id);
         retry_io("save batcher checkpoint", || m.save(&self.manifest_path));
         self.manifest_dirty = false;
         for id in std::mem::take(&mut self.garbage) {
             let _ = std::fs::remove_file(self.staging_path(id));
         }
-        Ok(())
     }
 
     fn dispatch_sealed(&self, s: &SealedEntry) {
@@ -685,7 +701,7 @@ impl Batcher {
         {
             self.checkpoint(|_| false)?;
         } else if self.manifest_dirty && self.last_checkpoint.elapsed() >= Duration::from_secs(1) {
-            self.save_manifest()?;
+            self.save_manifest();
         }
         Ok(())
     }
