@@ -164,9 +164,11 @@ impl Agent {
         }
         drop(delivered_tx);
 
+        // One more worker than CPUs: the pipeline threads block now and then, and a spare worker
+        // keeps every core compressing meanwhile (measured in benches/README.md).
         let compression_threads = config
             .compression_threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()) + 1)
             .max(1);
         let parts = BatcherParts {
             data_dir: data_dir.clone(),

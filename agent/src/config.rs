@@ -65,7 +65,7 @@ pub struct Config {
     /// How long shutdown may take to deliver what was read before giving up (data stays spooled).
     #[serde(default = "default_shutdown_grace_secs")]
     pub shutdown_grace_secs: u64,
-    /// Compression worker threads (default: number of CPUs).
+    /// Compression worker threads (default: number of CPUs + 1).
     pub compression_threads: Option<usize>,
     #[serde(default)]
     pub storage: StorageConfig,

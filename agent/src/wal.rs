@@ -417,8 +417,28 @@ impl Writer {
             .next_back()
             .cloned()
             .unwrap_or_default();
-        self.current.write_all(&buf).map_err(io_err(&path))?;
-        self.current.sync_data().map_err(io_err(&path))?;
+        // A failed write (disk full, I/O error) is undone and retried with backoff: nothing in
+        // this group was acknowledged yet, and intake backs up behind the writer meanwhile.
+        let mut attempt = 0u32;
+        loop {
+            let written = self
+                .current
+                .write_all(&buf)
+                .and_then(|()| self.current.sync_data());
+            match written {
+                Ok(()) => break,
+                Err(e) => {
+                    let wait = crate::deliver::backoff(attempt.min(8));
+                    tracing::error!(path = %path.display(), error = %e, retry_in_ms = wait.as_millis() as u64,
+                        "write-ahead log write failed; retrying (intake waits)");
+                    if let Err(e) = self.current.set_len(self.current_len) {
+                        return Err(io_err(&path)(e));
+                    }
+                    std::thread::sleep(wait);
+                    attempt += 1;
+                }
+            }
+        }
         self.current_len += buf.len() as u64;
         self.metrics.wal_bytes.fetch_add(buf.len() as u64, Relaxed);
         {

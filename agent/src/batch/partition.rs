@@ -202,7 +202,9 @@ impl Partition {
         if self.pending.is_empty() {
             return None;
         }
-        let data = std::mem::take(&mut self.pending);
+        // The next chunk is likely about as large: size its buffer once instead of regrowing.
+        let next = Vec::with_capacity(self.pending.len().min(1 << 20));
+        let data = std::mem::replace(&mut self.pending, next);
         // Dictionary: up to DICT_BYTES of what precedes this chunk.
         let dictionary = std::mem::take(&mut self.tail);
         let keep = DICT_BYTES.min(data.len());

@@ -14,7 +14,8 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -180,15 +181,16 @@ impl TailSource {
     fn read(&self, t: &mut Tracked) -> std::io::Result<bool> {
         let start = t.buf.len();
         let read_pos = t.read_pos();
-        t.buf.resize(start + READ_BYTES, 0);
-        let n = match t.file.read_at(&mut t.buf[start..], read_pos) {
+        // Seek, then read into the buffer's spare capacity (no zeroing of the block).
+        (&t.file).seek(SeekFrom::Start(read_pos))?;
+        t.buf.reserve(READ_BYTES);
+        let n = match (&t.file).take(READ_BYTES as u64).read_to_end(&mut t.buf) {
             Ok(n) => n,
             Err(e) => {
                 t.buf.truncate(start);
                 return Err(e);
             }
         };
-        t.buf.truncate(start + n);
         if n == 0 {
             return Ok(false);
         }
@@ -197,7 +199,7 @@ impl TailSource {
         let mut records = Vec::new();
         let mut rejected = false;
         let mut pos = 0usize;
-        while let Some(nl) = t.buf[pos..].iter().position(|&c| c == b'\n') {
+        while let Some(nl) = memchr::memchr(b'\n', &t.buf[pos..]) {
             let line = &t.buf[pos..pos + nl];
             let line_offset = t.offset;
             if let Some((skipped, excerpt)) = t.oversize.take() {
