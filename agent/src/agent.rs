@@ -29,7 +29,7 @@ use crate::destination::LocalDestination;
 use crate::intake::{Budget, Intake, IntakeError};
 use crate::metrics::Metrics;
 use crate::quarantine::{Origin, Quarantine};
-use crate::record::{Limits, Rejection, validate};
+use crate::record::{Limits, RejectReason, Rejection, validate};
 use crate::route::Router;
 use crate::source::{cloudtrail::CloudTrailSource, http, tail::TailSource};
 use crate::wal::{self, WalError, WalHandle};
@@ -190,7 +190,19 @@ impl Agent {
             if replay_err.is_some() {
                 return;
             }
-            match validate(&bytes, &limits) {
+            let routed = validate(&bytes, &limits).and_then(|record| {
+                let mut trails = Vec::new();
+                router.route(&record, &mut trails);
+                if trails.is_empty() {
+                    Err(Rejection::new(
+                        RejectReason::NoTrail,
+                        "no configured trail receives this record any more (configuration changed)",
+                    ))
+                } else {
+                    Ok(record)
+                }
+            });
+            match routed {
                 Ok(record) => {
                     replayed += 1;
                     if let Err(e) = batcher.replay(seq, record) {

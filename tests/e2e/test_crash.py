@@ -10,7 +10,7 @@ import time
 import zlib
 from pathlib import Path
 
-from helpers import RecordFactory, TreeWatcher, read_tree, wait_until
+from helpers import RecordFactory, TreeWatcher, read_quarantine, read_tree, wait_until
 
 TOTAL = 150_000
 BACKLOG = 40_000  # written before the first start
@@ -215,3 +215,36 @@ def test_kill9_after_a_delivery_keeps_acknowledged_records(make_agent):
     assert not invalid and not lost and not dups, (
         f"invalid log files: {invalid}; acknowledged records lost: {len(lost)} of {len(acked)} "
         f"{lost[:20]}; duplicated: {len(dups)}; {notes}")
+
+
+def test_trail_removed_while_data_staged(make_agent):
+    """Records staged for a trail that the next configuration no longer has are still delivered
+    (the staged file is closed and shipped where it was headed); records that were only in the
+    WAL and that no trail now receives go to the quarantine as no_trail. Nothing disappears."""
+    fac = RecordFactory(exclude_global=True)
+    old = {"name": "old", "home_region": "us-east-1", "s3_bucket_name": "old-bucket",
+           "is_multi_region_trail": True, "include_global_service_events": True}
+    agent = make_agent("orphan", trails=[old], delivery_interval_secs=300, poll_interval_ms=50)
+    n = 3000
+    with open(agent.root / "in" / "a.jsonl", "wb") as f:
+        f.write(b"".join(fac.make(i)[0] + b"\n" for i in range(n)))
+    agent.start()
+    wait_until(lambda: agent.m("opentrail_records_accepted_total") == n, 30, what="accepted")
+    # A checkpoint happens at least every 10 s while data flows: wait for one, then crash.
+    manifest = agent.data / "batcher" / "manifest.json"
+    wait_until(lambda: manifest.exists() and b'"records":' in manifest.read_bytes(), 30,
+               what="a checkpoint naming the staged files")
+    agent.kill9()
+    text = agent.config_path.read_text().replace('name = "old"', 'name = "new"').replace(
+        "old-bucket", "new-bucket").replace("is_multi_region_trail = true",
+                                            'is_multi_region_trail = false')
+    # The new trail is single-region in a region none of our records use.
+    text = text.replace('home_region = "us-east-1"', 'home_region = "ap-south-2"')
+    agent.config_path.write_text(text)
+    agent.start()
+    rc = agent.stop(timeout=60)
+    assert rc == 0, agent.log()
+    delivered = sum(len(f.records) for f in read_tree(agent.out) if "old-bucket" in str(f.path))
+    quarantined = sum(1 for e in read_quarantine(agent.data) if e["reason"] == "no_trail")
+    assert delivered + quarantined == n, (delivered, quarantined, agent.log())
+    assert delivered > 0, "the checkpointed staged files were not delivered"

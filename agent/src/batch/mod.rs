@@ -232,12 +232,23 @@ impl Batcher {
             }
         }
         for e in orphans {
-            tracing::error!(
-                file = e.id,
-                records = e.records,
-                "staged file lost; its records cannot be recovered"
-            );
+            // Its trail is gone from the configuration (or the file is damaged): close the file
+            // as it stands and deliver it where it was headed, rather than drop accepted data.
+            match b.seal_orphan(&e) {
+                Ok(entry) => {
+                    tracing::warn!(file = e.id, key = %entry.key, records = e.records, "sealed a staged file whose trail is no longer configured");
+                    b.snapshot.open.retain(|o| o.id != e.id);
+                    b.sealed.insert(entry.id, entry);
+                }
+                Err(err) => tracing::error!(
+                    file = e.id,
+                    records = e.records,
+                    error = %err,
+                    "staged file lost; its records cannot be recovered"
+                ),
+            }
         }
+        b.save_manifest();
         let next_seq = manifest.next_seq;
         // Hand sealed files out again (idempotent at the destinations).
         let sealed: Vec<SealedEntry> = b.sealed.values().cloned().collect();
@@ -281,6 +292,62 @@ impl Batcher {
         self.ids.insert(e.id, key);
         self.open.insert(key, p);
         Ok(())
+    }
+
+    /// Closes a recovered staged file that no partition will continue: `]}`, the final block
+    /// and the trailer go after its durable length.
+    fn seal_orphan(&self, e: &OpenEntry) -> Result<SealedEntry, String> {
+        let account = AccountId::parse(&e.account).ok_or("bad account in checkpoint")?;
+        let region = Region::parse(&e.region).ok_or("bad region in checkpoint")?;
+        let key = PartKey {
+            trail: 0,
+            account,
+            region,
+        };
+        let sum = Checksum {
+            crc: e.crc,
+            len: e.raw_len,
+        };
+        let mut p = Partition::recover(
+            e.id,
+            key,
+            self.staging_path(e.id),
+            6,
+            e.written,
+            sum,
+            e.records,
+            e.opened_at,
+        )
+        .map_err(|err| err.to_string())?;
+        p.pending.extend_from_slice(RECORDS_CLOSE);
+        let (chunk, dictionary, data) = p.take_chunk().ok_or("nothing to close")?;
+        let mut compressed = Vec::new();
+        let sum = crate::encode::gzip::ChunkCompressor::new(6).compress(
+            &dictionary,
+            &data,
+            &mut compressed,
+        );
+        p.complete(chunk, compressed, sum);
+        p.write_ready().map_err(|err| err.to_string())?;
+        let bytes = p.finish().map_err(|err| err.to_string())?;
+        crate::fsutil::sync_filesystem(&self.staging).map_err(|err| err.to_string())?;
+        let object_key = object_key::log_file_key(
+            &e.prefix,
+            None,
+            account,
+            region,
+            chrono::Utc::now(),
+            &object_key::unique_suffix(),
+        );
+        Ok(SealedEntry {
+            id: e.id,
+            trail: e.trail.clone(),
+            bucket: e.bucket.clone(),
+            key: object_key,
+            records: e.records,
+            bytes,
+            pending: (0..self.parts.destinations.len()).collect(),
+        })
     }
 
     fn staging_path(&self, id: u64) -> PathBuf {
