@@ -23,114 +23,86 @@ pub(crate) fn present<'de: 'a, 'a, D: serde::Deserializer<'de>>(d: D) -> Result<
 }
 
 /// `userIdentity` members read with a typed parser.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
 pub(crate) struct Identity<'a> {
-    #[serde(borrow, default, deserialize_with = "present", rename = "accountId")]
+    #[serde(borrow, deserialize_with = "present")]
     pub account_id: Raw<'a>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "present",
-        rename = "sessionContext"
-    )]
+    #[serde(borrow, deserialize_with = "present")]
     session_context: Raw<'a>,
-    #[serde(borrow, default, deserialize_with = "present", rename = "type")]
+    #[serde(borrow, deserialize_with = "present", rename = "type")]
     kind: Raw<'a>,
-    #[serde(borrow, default, deserialize_with = "present", rename = "principalId")]
+    #[serde(borrow, deserialize_with = "present")]
     principal_id: Raw<'a>,
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, deserialize_with = "present")]
     arn: Raw<'a>,
-    #[serde(borrow, default, deserialize_with = "present", rename = "accessKeyId")]
+    #[serde(borrow, deserialize_with = "present")]
     access_key_id: Raw<'a>,
-    #[serde(borrow, default, deserialize_with = "present", rename = "userName")]
+    #[serde(borrow, deserialize_with = "present")]
     user_name: Raw<'a>,
-    #[serde(borrow, default, deserialize_with = "present", rename = "invokedBy")]
+    #[serde(borrow, deserialize_with = "present")]
     invoked_by: Raw<'a>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "present",
-        rename = "identityProvider"
-    )]
+    #[serde(borrow, deserialize_with = "present")]
     identity_provider: Raw<'a>,
-    #[serde(borrow, default, deserialize_with = "present", rename = "credentialId")]
+    #[serde(borrow, deserialize_with = "present")]
     credential_id: Raw<'a>,
-    #[serde(borrow, default, deserialize_with = "present", rename = "onBehalfOf")]
+    #[serde(borrow, deserialize_with = "present")]
     on_behalf_of: Raw<'a>,
-    #[serde(borrow, default, deserialize_with = "present", rename = "inScopeOf")]
+    #[serde(borrow, deserialize_with = "present")]
     in_scope_of: Raw<'a>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "present",
-        rename = "invokedByDelegate"
-    )]
+    #[serde(borrow, deserialize_with = "present")]
     invoked_by_delegate: Raw<'a>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
 struct SessionContext<'a> {
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, deserialize_with = "present")]
     attributes: Raw<'a>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "present",
-        rename = "sessionIssuer"
-    )]
+    #[serde(borrow, deserialize_with = "present")]
     session_issuer: Raw<'a>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "present",
-        rename = "webIdFederationData"
-    )]
+    #[serde(borrow, deserialize_with = "present")]
     web_id_federation_data: Raw<'a>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
 struct WebIdFederation<'a> {
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "present",
-        rename = "federatedProvider"
-    )]
+    #[serde(borrow, deserialize_with = "present")]
     federated_provider: Raw<'a>,
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, deserialize_with = "present")]
     attributes: Raw<'a>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
 struct EdgeDevice<'a> {
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, deserialize_with = "present")]
     attributes: Raw<'a>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
 struct InsightDetails<'a> {
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "present",
-        rename = "insightContext"
-    )]
+    #[serde(borrow, deserialize_with = "present")]
     insight_context: Raw<'a>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
 struct InsightContext<'a> {
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, deserialize_with = "present")]
     statistics: Raw<'a>,
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, deserialize_with = "present")]
     attributions: Raw<'a>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
 struct Statistics<'a> {
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, deserialize_with = "present")]
     baseline: Raw<'a>,
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, deserialize_with = "present")]
     insight: Raw<'a>,
 }
 
@@ -316,19 +288,30 @@ fn nonnull(raw: Raw<'_>) -> Raw<'_> {
     raw.filter(|r| r.get() != "null")
 }
 
-fn object<'a, T: Deserialize<'a>>(raw: &'a RawValue, name: &str) -> Result<T, Rejection> {
+/// Parses an object member into `T`, refusing other JSON types.
+pub(crate) fn object<'a, T: Deserialize<'a>>(
+    raw: &'a RawValue,
+    name: &str,
+) -> Result<T, Rejection> {
     if !raw.get().starts_with('{') {
         return Err(wrong_type(name, "an object", raw));
     }
-    serde_json::from_str(raw.get()).map_err(|e| {
-        let msg = e.to_string();
-        let reason = if msg.starts_with("duplicate field") {
-            RejectReason::DuplicateField
-        } else {
-            RejectReason::InvalidJson
-        };
-        Rejection::new(reason, format!("{name}: {msg}"))
-    })
+    serde_json::from_str(raw.get()).map_err(|e| parse_error(Some(name), &e))
+}
+
+/// A parse failure as a rejection: `duplicate_field` when serde saw a typed member twice,
+/// `invalid_json` otherwise. `within` names the enclosing member.
+pub(crate) fn parse_error(within: Option<&str>, e: &serde_json::Error) -> Rejection {
+    let msg = e.to_string();
+    let reason = if msg.starts_with("duplicate field") {
+        RejectReason::DuplicateField
+    } else {
+        RejectReason::InvalidJson
+    };
+    match within {
+        Some(name) => Rejection::new(reason, format!("{name}: {msg}")),
+        None => Rejection::new(reason, msg),
+    }
 }
 
 /// An object whose members (all of them, or those in `only`) are strings or null.

@@ -117,57 +117,38 @@ impl fmt::Display for Rejection {
 impl std::error::Error for Rejection {}
 
 /// The top-level members we read. Unknown members are skipped (but still syntax-checked).
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
 struct TopLevel<'a> {
-    #[serde(borrow, default, deserialize_with = "present", rename = "eventSource")]
+    #[serde(borrow, deserialize_with = "present")]
     event_source: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present", rename = "eventName")]
+    #[serde(borrow, deserialize_with = "present")]
     event_name: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present", rename = "awsRegion")]
+    #[serde(borrow, deserialize_with = "present")]
     aws_region: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present", rename = "eventTime")]
+    #[serde(borrow, deserialize_with = "present")]
     event_time: Option<&'a RawValue>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "present",
-        rename = "recipientAccountId"
-    )]
+    #[serde(borrow, deserialize_with = "present")]
     recipient_account_id: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present", rename = "userIdentity")]
+    #[serde(borrow, deserialize_with = "present")]
     user_identity: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present", rename = "eventID")]
+    #[serde(borrow, deserialize_with = "present", rename = "eventID")]
     event_id: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present", rename = "eventVersion")]
+    #[serde(borrow, deserialize_with = "present")]
     event_version: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present", rename = "readOnly")]
+    #[serde(borrow, deserialize_with = "present")]
     read_only: Option<&'a RawValue>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "present",
-        rename = "managementEvent"
-    )]
+    #[serde(borrow, deserialize_with = "present")]
     management_event: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, deserialize_with = "present")]
     resources: Option<&'a RawValue>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "present",
-        rename = "insightDetails"
-    )]
+    #[serde(borrow, deserialize_with = "present")]
     insight_details: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present")]
+    #[serde(borrow, deserialize_with = "present")]
     addendum: Option<&'a RawValue>,
-    #[serde(borrow, default, deserialize_with = "present", rename = "tlsDetails")]
+    #[serde(borrow, deserialize_with = "present")]
     tls_details: Option<&'a RawValue>,
-    #[serde(
-        borrow,
-        default,
-        deserialize_with = "present",
-        rename = "edgeDeviceDetails"
-    )]
+    #[serde(borrow, deserialize_with = "present")]
     edge_device_details: Option<&'a RawValue>,
 }
 
@@ -204,14 +185,7 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Record, Rejection> {
             "record is not a JSON object",
         ));
     }
-    let top: TopLevel<'_> = serde_json::from_str(text).map_err(|e| {
-        let msg = e.to_string();
-        if msg.starts_with("duplicate field") {
-            Rejection::new(RejectReason::DuplicateField, msg)
-        } else {
-            Rejection::new(RejectReason::InvalidJson, msg)
-        }
-    })?;
+    let top: TopLevel<'_> = serde_json::from_str(text).map_err(|e| shape::parse_error(None, &e))?;
 
     let event_source = required_string(top.event_source, "eventSource")?;
     required_string(top.event_name, "eventName")?;
@@ -240,7 +214,7 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Record, Rejection> {
     })?;
 
     let identity = match top.user_identity {
-        Some(raw) => Some(object_fields::<Identity<'_>>(raw, "userIdentity")?),
+        Some(raw) => Some(shape::object::<Identity<'_>>(raw, "userIdentity")?),
         None => None,
     };
     let account = resolve_account(&top, identity.as_ref(), limits)?;
@@ -387,27 +361,6 @@ fn string_value<'a>(raw: &'a RawValue, name: &str) -> Result<Cow<'a, str>, Rejec
     serde_json::from_str::<String>(s)
         .map(Cow::Owned)
         .map_err(|e| Rejection::new(RejectReason::InvalidJson, format!("{name}: {e}")))
-}
-
-fn require_object(raw: &RawValue, name: &str) -> Result<(), Rejection> {
-    if raw.get().starts_with('{') {
-        Ok(())
-    } else {
-        Err(wrong_type(name, "an object", raw))
-    }
-}
-
-fn object_fields<'a, T: Deserialize<'a>>(raw: &'a RawValue, name: &str) -> Result<T, Rejection> {
-    require_object(raw, name)?;
-    serde_json::from_str(raw.get()).map_err(|e| {
-        let msg = e.to_string();
-        let reason = if msg.starts_with("duplicate field") {
-            RejectReason::DuplicateField
-        } else {
-            RejectReason::InvalidJson
-        };
-        Rejection::new(reason, format!("{name}: {msg}"))
-    })
 }
 
 /// `8-4-4-4-12` hexadecimal digits (either case), as `java.util.UUID` prints them.
