@@ -25,7 +25,7 @@ use parking_lot::Mutex;
 use crate::batch::{Batcher, BatcherParts, Control};
 use crate::config::{Config, Durability, FileFormat, SourceConfig};
 use crate::deliver::{self, Destination};
-use crate::destination::LocalDestination;
+use crate::destination;
 use crate::intake::{Budget, Intake, IntakeError};
 use crate::metrics::Metrics;
 use crate::quarantine::{Origin, Quarantine};
@@ -37,27 +37,26 @@ use crate::wal::{self, WalError, WalHandle};
 /// Errors starting or running the agent.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
+    #[error("{what}: {error}")]
+    Io { what: String, error: std::io::Error },
     #[error("data dir {0} is in use by another opentrail process")]
     Locked(PathBuf),
     #[error(transparent)]
     Wal(#[from] WalError),
     #[error(transparent)]
     Batch(#[from] crate::batch::BatchError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot set up delivery: {0}")]
+    Delivery(destination::BuildError),
+    #[error("cannot listen on {addr}: {error}")]
     Listen {
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> AgentError {
     let what = what.into();
-    move |source| AgentError::Io { what, source }
+    move |error| AgentError::Io { what, error }
 }
 
 /// Why a submitted record was not taken.
@@ -140,12 +139,8 @@ impl Agent {
         let (delivered_tx, delivered_rx) = crossbeam_channel::unbounded();
         let recovered = wal::open(&data_dir.join("wal"), spooled_tx, metrics.clone())?;
 
-        let mut destinations: Vec<Arc<dyn Destination>> = Vec::new();
-        if let Some(root) = &config.storage.local_root {
-            let local = LocalDestination::new(root, &data_dir)
-                .map_err(io(format!("cannot create local_root {}", root.display())))?;
-            destinations.push(Arc::new(local));
-        }
+        let destinations: Vec<Arc<dyn Destination>> =
+            destination::build(&config).map_err(AgentError::Delivery)?;
         let mut dest_queues = Vec::new();
         let mut threads = Threads::default();
         for (i, dest) in destinations.into_iter().enumerate() {
@@ -357,15 +352,25 @@ impl Agent {
             .build()
             .map_err(io("cannot start HTTP runtime"))?;
         for (addr, router) in http_routes {
-            let std_listener = std::net::TcpListener::bind(addr)
-                .map_err(|source| AgentError::Listen { addr, source })?;
+            let std_listener =
+                std::net::TcpListener::bind(addr).map_err(|source| AgentError::Listen {
+                    addr,
+                    error: source,
+                })?;
             std_listener
                 .set_nonblocking(true)
-                .map_err(|source| AgentError::Listen { addr, source })?;
+                .map_err(|source| AgentError::Listen {
+                    addr,
+                    error: source,
+                })?;
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
             let _guard = runtime.enter();
-            let listener = tokio::net::TcpListener::from_std(std_listener)
-                .map_err(|source| AgentError::Listen { addr, source })?;
+            let listener = tokio::net::TcpListener::from_std(std_listener).map_err(|source| {
+                AgentError::Listen {
+                    addr,
+                    error: source,
+                }
+            })?;
             tracing::info!(%addr, "listening");
             let task = runtime.spawn(async move {
                 let serve = axum::serve(listener, router).with_graceful_shutdown(async move {

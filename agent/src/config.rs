@@ -2,7 +2,10 @@
 //!
 //! Invariants after [`Config::from_toml`] returns `Ok`: unknown keys were refused, relative paths
 //! are resolved against the config file's folder, every trail name, bucket and prefix is safe as
-//! a path component, and every limit is in range. Errors name the offending key.
+//! a path component, and every limit is in range. Errors name the offending key. Trail storage
+//! settings (`sse`, `kms_key_id`, `bucket_key_enabled`, `sns_topic_arn`) are consistent, and
+//! trails that share a bucket and key prefix agree on them (destinations find a file's trail by
+//! bucket and prefix).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -14,10 +17,10 @@ use crate::record::{AccountId, Region};
 /// A configuration error, naming the key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{origin}: {message}")]
     Parse { origin: String, message: String },
@@ -77,6 +80,50 @@ pub struct Config {
     pub trail_defaults: TrailDefaults,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub aws: AwsConfig,
+}
+
+/// `[aws]`: how the S3 destination and SNS notifications reach AWS. Credentials always come from
+/// the SDK's default chain (environment, profile, web identity, container/instance metadata) and
+/// are refreshed by it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsConfig {
+    /// Region for S3 requests (default: the SDK's chain, `AWS_REGION`, profile, IMDS).
+    pub region: Option<String>,
+    /// Endpoint override for every service (S3-compatible stores, moto, LocalStack). Per-service
+    /// `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL_SNS` apply when this is unset.
+    pub endpoint_url: Option<String>,
+    /// Multipart part size in MiB (5-5120); larger files are uploaded in parts of this size.
+    #[serde(default = "default_multipart_part_mb")]
+    pub multipart_part_mb: u64,
+    /// Files uploaded (and notifications published) at once per delivery batch.
+    #[serde(default = "default_upload_concurrency")]
+    pub upload_concurrency: usize,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        Self {
+            region: None,
+            endpoint_url: None,
+            multipart_part_mb: default_multipart_part_mb(),
+            upload_concurrency: default_upload_concurrency(),
+        }
+    }
+}
+
+/// Server-side encryption of delivered objects (`[[trails]] sse`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum Sse {
+    /// SSE-S3 (`x-amz-server-side-encryption: AES256`).
+    #[default]
+    #[serde(rename = "AES256")]
+    Aes256,
+    /// SSE-KMS with the trail's `kms_key_id`.
+    #[serde(rename = "aws:kms")]
+    AwsKms,
 }
 
 /// `[storage]`.
@@ -168,6 +215,16 @@ pub struct TrailConfig {
     /// Largest compressed log file (CloudTrail's cap is 50 MB).
     #[serde(default = "default_max_file_bytes")]
     pub max_file_bytes: u64,
+    /// Server-side encryption of the trail's objects in S3.
+    #[serde(default)]
+    pub sse: Sse,
+    /// KMS key id, key ARN, alias name or alias ARN; required with `sse = "aws:kms"`.
+    pub kms_key_id: Option<String>,
+    /// S3 Bucket Key for SSE-KMS (fewer KMS requests; coarser KMS audit trail).
+    #[serde(default)]
+    pub bucket_key_enabled: bool,
+    /// SNS topic notified (`{"s3Bucket":…,"s3ObjectKey":[…]}`) after each log file is stored.
+    pub sns_topic_arn: Option<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -212,6 +269,12 @@ fn default_true() -> bool {
 fn default_max_file_bytes() -> u64 {
     50_000_000
 }
+fn default_multipart_part_mb() -> u64 {
+    16
+}
+fn default_upload_concurrency() -> usize {
+    8
+}
 
 /// A trail after validation, with defaults applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,12 +290,32 @@ pub struct Trail {
     pub max_file_bytes: u64,
 }
 
+/// How a trail's objects are encrypted at rest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Encryption {
+    /// SSE-S3.
+    Aes256,
+    /// SSE-KMS.
+    Kms { key_id: String, bucket_key: bool },
+}
+
+/// What the S3 destination and the SNS notifier need to know about a trail, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrailDelivery {
+    pub name: String,
+    pub bucket: String,
+    /// Key prefix without leading or trailing `/` (empty for none).
+    pub prefix: String,
+    pub encryption: Encryption,
+    pub sns_topic_arn: Option<String>,
+}
+
 impl Config {
     /// Reads and validates a config file; relative paths resolve against its folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error: source,
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Self::from_toml(&text, &base, &path.display().to_string())
@@ -298,12 +381,7 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
-        if cfg.storage.local_root.is_none() {
-            return Err(invalid(
-                "storage.local_root",
-                "is required: this build delivers to the local destination only".into(),
-            ));
-        }
+        cfg.check_aws().map_err(|(key, msg)| invalid(&key, msg))?;
         for (i, src) in cfg.sources.iter().enumerate() {
             match src {
                 SourceConfig::File {
@@ -350,8 +428,120 @@ impl Config {
                     format!("duplicate trail name {:?}", trail.name),
                 ));
             }
+            let delivery = cfg
+                .trail_delivery(i)
+                .map_err(|(key, msg)| invalid(&format!("trails[{i}].{key}"), msg))?;
+            // Destinations find a file's trail by bucket and key prefix: trails that share both
+            // must agree on how their files are stored and announced.
+            for j in 0..i {
+                let Ok(other) = cfg.trail_delivery(j) else {
+                    continue;
+                };
+                if other.bucket == delivery.bucket
+                    && other.prefix == delivery.prefix
+                    && (other.encryption != delivery.encryption
+                        || other.sns_topic_arn != delivery.sns_topic_arn)
+                {
+                    return Err(invalid(
+                        &format!("trails[{i}]"),
+                        format!(
+                            "shares bucket {:?} and key prefix {:?} with trail {:?} but sets \
+                             different sse/kms_key_id/bucket_key_enabled/sns_topic_arn; give \
+                             one of them its own s3_key_prefix",
+                            delivery.bucket, delivery.prefix, other.name
+                        ),
+                    ));
+                }
+            }
         }
         Ok(cfg)
+    }
+
+    fn check_aws(&self) -> Result<(), (String, String)> {
+        let aws = &self.aws;
+        if let Some(region) = &aws.region {
+            if Region::parse(region).is_none() {
+                return Err((
+                    "aws.region".into(),
+                    format!("{region:?} is not a region code"),
+                ));
+            }
+        }
+        if let Some(url) = &aws.endpoint_url {
+            let ok = (url.starts_with("http://") || url.starts_with("https://"))
+                && url.len() > "https://".len()
+                && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !ok {
+                return Err((
+                    "aws.endpoint_url".into(),
+                    format!("{url:?} is not an http:// or https:// URL"),
+                ));
+            }
+        }
+        if !(5..=5120).contains(&aws.multipart_part_mb) {
+            return Err((
+                "aws.multipart_part_mb".into(),
+                "must be between 5 and 5120".into(),
+            ));
+        }
+        if !(1..=64).contains(&aws.upload_concurrency) {
+            return Err((
+                "aws.upload_concurrency".into(),
+                "must be between 1 and 64".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Storage and notification settings of every trail, validated.
+    pub fn trail_deliveries(&self) -> Vec<TrailDelivery> {
+        (0..self.trails.len())
+            .filter_map(|i| self.trail_delivery(i).ok())
+            .collect()
+    }
+
+    /// True when some trail asks for SNS notifications.
+    pub fn wants_sns(&self) -> bool {
+        self.trails.iter().any(|t| t.sns_topic_arn.is_some())
+    }
+
+    fn trail_delivery(&self, i: usize) -> Result<TrailDelivery, (&'static str, String)> {
+        let t = &self.trails[i];
+        let encryption = match (t.sse, &t.kms_key_id) {
+            (Sse::Aes256, Some(_)) => {
+                return Err((
+                    "kms_key_id",
+                    "is only allowed with sse = \"aws:kms\"".into(),
+                ));
+            }
+            (Sse::Aes256, None) if t.bucket_key_enabled => {
+                return Err((
+                    "bucket_key_enabled",
+                    "applies to sse = \"aws:kms\" only".into(),
+                ));
+            }
+            (Sse::Aes256, None) => Encryption::Aes256,
+            (Sse::AwsKms, None) => {
+                return Err(("kms_key_id", "is required with sse = \"aws:kms\"".into()));
+            }
+            (Sse::AwsKms, Some(key)) => {
+                check_kms_key_id(key)?;
+                Encryption::Kms {
+                    key_id: key.clone(),
+                    bucket_key: t.bucket_key_enabled,
+                }
+            }
+        };
+        if let Some(arn) = &t.sns_topic_arn {
+            check_sns_topic_arn(arn).map_err(|m| ("sns_topic_arn", m))?;
+        }
+        Ok(TrailDelivery {
+            name: t.name.clone(),
+            bucket: t.s3_bucket_name.clone(),
+            prefix: t.s3_key_prefix.trim_matches('/').to_string(),
+            encryption,
+            sns_topic_arn: t.sns_topic_arn.clone(),
+        })
     }
 
     /// The default account, if configured.
@@ -447,6 +637,48 @@ pub fn check_bucket_name(name: &str) -> Result<(), String> {
     }
 }
 
+fn check_kms_key_id(key: &str) -> Result<(), (&'static str, String)> {
+    let ok = !key.is_empty()
+        && key.len() <= 2048
+        && !key.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err((
+            "kms_key_id",
+            format!("{key:?} is not a KMS key id, key ARN or alias"),
+        ))
+    }
+}
+
+/// `arn:<partition>:sns:<region>:<12-digit account>:<topic>`, topic 1-256 of `[A-Za-z0-9_-]`
+/// (FIFO topics, `.fifo`, are refused: CloudTrail cannot publish to them).
+pub fn check_sns_topic_arn(arn: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && !parts[1].is_empty()
+        && parts[2] == "sns"
+        && Region::parse(parts[3]).is_some()
+        && AccountId::parse(parts[4]).is_some()
+        && (1..=256).contains(&parts[5].len())
+        && parts[5]
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{arn:?} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>)"
+        ))
+    }
+}
+
+/// The region of a checked SNS topic ARN.
+pub fn sns_topic_region(arn: &str) -> Option<&str> {
+    arn.split(':').nth(3)
+}
+
 /// Key prefix: at most 200 chars, no `.`/`..` or empty segments, no control characters or `\`.
 pub fn check_prefix(prefix: &str) -> Result<(), String> {
     let p = prefix.trim_matches('/');
@@ -534,6 +766,78 @@ is_multi_region_trail = true
             (
                 MIN.replace("is_multi_region_trail = true", "gzip_level = 12"),
                 "trails[0].gzip_level",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = Config::from_toml(&text, Path::new("."), "t").expect_err(key);
+            assert!(err.to_string().contains(key), "{err} should name {key}");
+        }
+    }
+
+    #[test]
+    fn aws_delivery_keys() {
+        // No local_root: deliveries go to S3.
+        let s3 = MIN.replace("[storage]\nlocal_root = \"out\"\n", "");
+        let cfg = Config::from_toml(&s3, Path::new("."), "t").expect("S3 config");
+        assert!(cfg.storage.local_root.is_none());
+        let d = &cfg.trail_deliveries()[0];
+        assert_eq!(d.encryption, Encryption::Aes256);
+        assert_eq!(d.sns_topic_arn, None);
+        assert!(!cfg.wants_sns());
+        assert_eq!(
+            (cfg.aws.multipart_part_mb, cfg.aws.upload_concurrency),
+            (16, 8)
+        );
+
+        let kms = format!(
+            "{s3}sse = \"aws:kms\"\nkms_key_id = \"alias/trail\"\nbucket_key_enabled = true\n\
+             sns_topic_arn = \"arn:aws:sns:us-east-1:123456789012:ct-topic\"\n\
+             [aws]\nregion = \"eu-west-1\"\nendpoint_url = \"http://127.0.0.1:5000\"\n"
+        );
+        let cfg = Config::from_toml(&kms, Path::new("."), "t").expect("KMS config");
+        let d = &cfg.trail_deliveries()[0];
+        assert_eq!(
+            d.encryption,
+            Encryption::Kms {
+                key_id: "alias/trail".into(),
+                bucket_key: true
+            }
+        );
+        assert!(cfg.wants_sns());
+        assert_eq!(cfg.aws.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            sns_topic_region("arn:aws:sns:us-east-1:123456789012:ct-topic"),
+            Some("us-east-1")
+        );
+
+        let cases = [
+            (format!("{s3}sse = \"aws:kms\"\n"), "trails[0].kms_key_id"),
+            (format!("{s3}kms_key_id = \"k\"\n"), "trails[0].kms_key_id"),
+            (
+                format!("{s3}bucket_key_enabled = true\n"),
+                "trails[0].bucket_key_enabled",
+            ),
+            (format!("{s3}sse = \"aws:kmsx\"\n"), "sse"),
+            (
+                format!("{s3}sns_topic_arn = \"arn:aws:sqs:us-east-1:123456789012:q\"\n"),
+                "trails[0].sns_topic_arn",
+            ),
+            (
+                format!("{s3}[aws]\nendpoint_url = \"localhost:5000\"\n"),
+                "aws.endpoint_url",
+            ),
+            (format!("{s3}[aws]\nregion = \"EU\"\n"), "aws.region"),
+            (
+                format!("{s3}[aws]\nmultipart_part_mb = 4\n"),
+                "aws.multipart_part_mb",
+            ),
+            (format!("{s3}[aws]\nbogus = 1\n"), "bogus"),
+            (
+                format!(
+                    "{s3}sns_topic_arn = \"arn:aws:sns:us-east-1:123456789012:a\"\n\
+                     [[trails]]\nname = \"second\"\ns3_bucket_name = \"audit-logs\"\n"
+                ),
+                "trails[1]",
             ),
         ];
         for (text, key) in cases {

@@ -96,6 +96,7 @@ pub fn spawn(
     metrics: Arc<Metrics>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
+    metrics.register_destination(dest.name());
     std::thread::Builder::new()
         .name(format!("ot-deliver-{}", dest.name()))
         .spawn(move || run_worker(index, dest.as_ref(), &files, &done, &metrics, &stop))
@@ -135,9 +136,7 @@ fn run_worker(
         for (file, result) in batch.into_iter().zip(results) {
             match result {
                 Ok(outcome) => {
-                    metrics.files_delivered.fetch_add(1, Relaxed);
-                    metrics.bytes_delivered.fetch_add(file.bytes, Relaxed);
-                    metrics.records_delivered.fetch_add(file.records, Relaxed);
+                    metrics.delivered_to(dest.name(), file.records);
                     tracing::debug!(
                         destination = dest.name(), bucket = %file.bucket, key = %file.key,
                         records = file.records, bytes = file.bytes, ?outcome, "log file delivered"

@@ -141,6 +141,20 @@ fn describe(cfg: &Config) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "configuration OK");
     let _ = writeln!(s, "data_dir: {}", cfg.data_dir.display());
+    if cfg.storage.local_root.is_none() {
+        let _ = writeln!(
+            s,
+            "destination: Amazon S3 (region {}, endpoint {})",
+            cfg.aws
+                .region
+                .as_deref()
+                .unwrap_or("from the AWS environment"),
+            cfg.aws
+                .endpoint_url
+                .as_deref()
+                .unwrap_or("AWS default or AWS_ENDPOINT_URL_S3")
+        );
+    }
     if let Some(root) = &cfg.storage.local_root {
         let _ = writeln!(
             s,
@@ -189,7 +203,25 @@ fn describe(cfg: &Config) -> String {
             "trails: none (every record will be quarantined as no_trail)"
         );
     }
+    let deliveries = cfg.trail_deliveries();
     for t in trails {
+        if let Some(d) = deliveries.iter().find(|d| d.name == t.name) {
+            let sse = match &d.encryption {
+                opentrail::config::Encryption::Aes256 => "SSE-S3 (AES256)".to_string(),
+                opentrail::config::Encryption::Kms { key_id, bucket_key } => {
+                    format!(
+                        "SSE-KMS key {key_id}{}",
+                        if *bucket_key { " with bucket key" } else { "" }
+                    )
+                }
+            };
+            let sns = d.sns_topic_arn.as_deref().unwrap_or("none");
+            let _ = writeln!(
+                s,
+                "trail {}: encryption {sse}; SNS notifications to {sns}",
+                t.name
+            );
+        }
         let regions = if t.multi_region {
             "all regions".to_string()
         } else {

@@ -26,12 +26,31 @@ pub struct Metrics {
     pub memory_in_flight_bytes: AtomicU64,
     pub wal_bytes: AtomicU64,
     pub quarantine_write_errors: AtomicU64,
+    /// Records delivered per destination name (a file counts once per destination).
+    by_destination: parking_lot::Mutex<Vec<(String, u64)>>,
 }
 
 impl Metrics {
     /// Counts one rejected record.
     pub fn reject(&self, reason: RejectReason) {
         self.rejected[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Makes `destination` appear in the exposition (with 0) before its first delivery.
+    pub fn register_destination(&self, destination: &str) {
+        let mut v = self.by_destination.lock();
+        if !v.iter().any(|(d, _)| d == destination) {
+            v.push((destination.to_string(), 0));
+        }
+    }
+
+    /// Counts records a destination confirmed.
+    pub fn delivered_to(&self, destination: &str, records: u64) {
+        let mut v = self.by_destination.lock();
+        match v.iter_mut().find(|(d, _)| d == destination) {
+            Some((_, n)) => *n += records,
+            None => v.push((destination.to_string(), records)),
+        }
     }
 
     /// Rejected records for one reason.
@@ -112,9 +131,14 @@ impl Metrics {
         }
         let _ = write!(
             out,
-            "# HELP opentrail_records_delivered_total Records delivered, by destination.\n# TYPE opentrail_records_delivered_total counter\nopentrail_records_delivered_total{{destination=\"local\"}} {}\n",
-            self.records_delivered.load(Relaxed)
+            "# HELP opentrail_records_delivered_total Records delivered, by destination.\n# TYPE opentrail_records_delivered_total counter\n"
         );
+        for (dest, n) in self.by_destination.lock().iter() {
+            let _ = writeln!(
+                out,
+                "opentrail_records_delivered_total{{destination=\"{dest}\"}} {n}"
+            );
+        }
         let mut gauge = |name: &str, help: &str, value: u64| {
             let _ = write!(
                 out,
@@ -147,6 +171,7 @@ mod tests {
     #[test]
     fn renders_required_names() {
         let m = Metrics::default();
+        m.register_destination("local");
         m.reject(RejectReason::InvalidJson);
         m.records_accepted.fetch_add(3, Relaxed);
         let text = m.render();

@@ -38,10 +38,10 @@ const GROUP_BYTES: usize = 8 * 1024 * 1024;
 /// WAL errors.
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
-    #[error("write-ahead log I/O error in {path}: {source}")]
+    #[error("write-ahead log I/O error in {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("the write-ahead log is closed")]
     Closed,
@@ -52,7 +52,7 @@ pub enum WalError {
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
     move |source| WalError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     }
 }
 

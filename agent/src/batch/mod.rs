@@ -98,10 +98,10 @@ pub struct Batcher {
 /// Errors that stop the batcher.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
-    #[error("staging I/O error on {path}: {source}")]
+    #[error("staging I/O error on {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("cannot read the batcher checkpoint: {0}")]
     Manifest(std::io::Error),
@@ -153,7 +153,7 @@ fn retry_io<T>(what: &str, mut f: impl FnMut() -> std::io::Result<T>) -> T {
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> BatchError + '_ {
     move |source| BatchError::Io {
         path: path.to_path_buf(),
-        source,
+        error: source,
     }
 }
 
@@ -169,7 +169,7 @@ impl Batcher {
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(parts.compression_threads * 2);
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
         let worker_threads = workers::spawn(parts.compression_threads, jobs_rx, done_tx);
-        let max_inflight = parts.compression_threads * 3;
+        let max_inflight = parts.compression_threads * 2;
         let mut b = Batcher {
             staging,
             manifest_path,
@@ -525,7 +525,7 @@ impl Batcher {
                 if jobs.send(job).is_err() {
                     return Err(BatchError::Io {
                         path: self.staging.clone(),
-                        source: std::io::Error::other("compression workers stopped"),
+                        error: std::io::Error::other("compression workers stopped"),
                     });
                 }
             }
@@ -556,7 +556,7 @@ impl Batcher {
             Ok(done) => self.on_compressed(done),
             Err(_) => Err(BatchError::Io {
                 path: self.staging.clone(),
-                source: std::io::Error::other("compression workers stopped"),
+                error: std::io::Error::other("compression workers stopped"),
             }),
         }
     }
@@ -707,6 +707,10 @@ impl Batcher {
         if done {
             if let Some(s) = self.sealed.remove(&d.id) {
                 let m = &self.parts.metrics;
+                // Delivered everywhere: the file, its bytes and its records count as delivered.
+                m.files_delivered.fetch_add(1, Relaxed);
+                m.bytes_delivered.fetch_add(s.bytes, Relaxed);
+                m.records_delivered.fetch_add(s.records, Relaxed);
                 m.records_pending
                     .fetch_sub(s.records.min(m.records_pending.load(Relaxed)), Relaxed);
                 self.garbage.push(s.id);

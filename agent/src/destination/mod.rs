@@ -1,5 +1,74 @@
-//! Destinations that receive sealed log files (see [`crate::deliver::Destination`]).
+//! Destinations that receive sealed log files (see [`crate::deliver::Destination`]), and
+//! [`build`], which picks them from the configuration:
+//!
+//! - `[storage] local_root` set: the local destination ([`LocalDestination`]);
+//! - otherwise: S3 ([`S3Destination`]) through the AWS SDK's default credential chain;
+//! - either way, when a trail sets `sns_topic_arn`, the destination is wrapped in
+//!   [`Notifying`], which publishes CloudTrail's SNS notification after each stored file.
 
+pub mod aws;
 pub mod local;
+pub mod s3;
+pub mod sns;
 
+use std::sync::Arc;
+
+pub use aws::{AwsRuntime, AwsSetupError, TrailTable};
 pub use local::LocalDestination;
+pub use s3::S3Destination;
+pub use sns::Notifying;
+
+use crate::config::Config;
+use crate::deliver::Destination;
+
+/// Why the destinations could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot create local_root {path}: {error}")]
+    LocalRoot {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Aws(#[from] AwsSetupError),
+}
+
+/// The destinations `config` asks for, in worker order.
+pub fn build(config: &Config) -> Result<Vec<Arc<dyn Destination>>, BuildError> {
+    let trails = TrailTable::new(config.trail_deliveries());
+    let mut aws: Option<Arc<AwsRuntime>> = None;
+    let mut aws_runtime = || -> Result<Arc<AwsRuntime>, AwsSetupError> {
+        if let Some(rt) = &aws {
+            return Ok(rt.clone());
+        }
+        let rt = Arc::new(AwsRuntime::new(&config.aws)?);
+        aws = Some(rt.clone());
+        Ok(rt)
+    };
+    let mut dest: Arc<dyn Destination> = if let Some(root) = &config.storage.local_root {
+        let local = LocalDestination::new(root, &config.data_dir).map_err(|error| {
+            BuildError::LocalRoot {
+                path: root.clone(),
+                error,
+            }
+        })?;
+        Arc::new(local)
+    } else {
+        let rt = aws_runtime()?;
+        let Some(region) = rt.region().map(str::to_string) else {
+            return Err(AwsSetupError::NoRegion.into());
+        };
+        tracing::info!(%region, "delivering to S3");
+        Arc::new(S3Destination::new(rt, trails.clone(), &config.aws))
+    };
+    if config.wants_sns() {
+        let rt = aws_runtime()?;
+        dest = Arc::new(Notifying::new(
+            dest,
+            rt,
+            trails,
+            config.aws.upload_concurrency,
+        ));
+    }
+    Ok(vec![dest])
+}
