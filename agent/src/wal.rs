@@ -91,6 +91,12 @@ struct Progress {
 struct Shared {
     /// Ticket counter; held while sending so ticket order equals queue order.
     next_ticket: Mutex<u64>,
+    /// Set (under `next_ticket`) when close was asked: later appends are refused, never queued
+    /// behind `Close` and silently dropped.
+    closing: std::sync::atomic::AtomicBool,
+    /// Highest `release_before` asked for. An atomic, not a queued command: the batcher must
+    /// never block on the writer's queue while the writer blocks on the batcher's.
+    release_seq: std::sync::atomic::AtomicU64,
     progress: Mutex<Progress>,
     changed: Condvar,
     async_changed: tokio::sync::watch::Sender<u64>,
@@ -105,7 +111,6 @@ pub struct WalHandle {
 
 enum Command {
     Append(Append),
-    Release(u64),
     Close,
 }
 
@@ -196,6 +201,8 @@ pub fn open(
     let (async_changed, _) = tokio::sync::watch::channel(next_seq);
     let shared = Arc::new(Shared {
         next_ticket: Mutex::new(0),
+        closing: std::sync::atomic::AtomicBool::new(false),
+        release_seq: std::sync::atomic::AtomicU64::new(0),
         progress: Mutex::new(Progress {
             durable_seq: next_seq,
             committed: 0,
@@ -256,7 +263,7 @@ impl WalHandle {
     /// once [`Self::wait`] for that ticket returns true. Blocks while the writer's queue is full.
     pub fn append(&self, records: Vec<Record>, positions: Vec<Position>) -> Result<u64, WalError> {
         let mut ticket = self.shared.next_ticket.lock();
-        if self.shared.progress.lock().stopped.is_some() {
+        if self.shared.closing.load(Relaxed) || self.shared.progress.lock().stopped.is_some() {
             return Err(WalError::Closed);
         }
         *ticket += 1;
@@ -321,7 +328,7 @@ impl WalHandle {
 
     /// Allows segments holding only records below `seq` to be deleted.
     pub fn release_before(&self, seq: u64) {
-        let _ = self.tx.send(Command::Release(seq));
+        self.shared.release_seq.fetch_max(seq, Relaxed);
     }
 
     /// Sequence number below which every record is durable.
@@ -332,6 +339,7 @@ impl WalHandle {
     /// Commits everything queued, then stops the writer (which closes the batcher's input).
     pub fn close(&self) {
         let _guard = self.shared.next_ticket.lock();
+        self.shared.closing.store(true, Relaxed);
         let _ = self.tx.send(Command::Close);
     }
 }
@@ -340,6 +348,7 @@ impl Writer {
     /// Runs until every [`WalHandle`] is dropped; then returns.
     pub fn run(mut self) {
         let mut last_positions_save = std::time::Instant::now();
+        let mut released = 0u64;
         loop {
             let first = match self.rx.recv_timeout(Duration::from_millis(500)) {
                 Ok(cmd) => Some(cmd),
@@ -347,7 +356,6 @@ impl Writer {
                 Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
             };
             let mut group: Vec<Append> = Vec::new();
-            let mut release = None;
             let mut close = false;
             let mut bytes = 0usize;
             let mut next = first;
@@ -356,9 +364,6 @@ impl Writer {
                     Command::Append(a) => {
                         bytes += a.records.iter().map(|r| r.bytes.len()).sum::<usize>();
                         group.push(a);
-                    }
-                    Command::Release(seq) => {
-                        release = Some(release.map_or(seq, |r: u64| r.max(seq)))
                     }
                     Command::Close => close = true,
                 }
@@ -376,8 +381,10 @@ impl Writer {
                     return;
                 }
             }
-            if let Some(seq) = release {
-                self.release(seq);
+            let release = self.shared.release_seq.load(Relaxed);
+            if release > released {
+                self.release(release);
+                released = release;
             }
             if close {
                 break;
