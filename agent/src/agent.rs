@@ -424,8 +424,12 @@ impl Agent {
         }
         let mut records = Vec::new();
         let mut refused = Vec::new();
-        for (i, line) in json_lines.split(|&c| c == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
+        let mut start = 0usize;
+        let ends = memchr::memchr_iter(b'\n', json_lines).chain(std::iter::once(json_lines.len()));
+        for (i, end) in ends.enumerate() {
+            let line = &json_lines[start..end];
+            start = end + 1;
+            if line.trim_ascii().is_empty() {
                 continue;
             }
             let origin = || Origin {

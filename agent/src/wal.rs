@@ -212,7 +212,9 @@ pub fn open(
         changed: Condvar::new(),
         async_changed,
     });
-    let (tx, rx) = crossbeam_channel::bounded(64);
+    // Many small appends (single submits) queue here and are committed as one group with one
+    // fsync; memory is bounded by the intake budget, not by this count.
+    let (tx, rx) = crossbeam_channel::bounded(8192);
     let writer = Writer {
         dir: dir.to_path_buf(),
         rx,

@@ -1,0 +1,3 @@
+module example.invalid/opentrail/bindings/go
+
+go 1.22
