@@ -98,19 +98,6 @@ pub fn publish(src: &Path, target: &Path, scratch: &Path) -> io::Result<Publishe
     }
 }
 
-/// Replaces `path` with `bytes` through a temp file and a rename (readers never see a partial
-/// file), without fsync: the caller syncs the file system once for many files.
-pub fn write_replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

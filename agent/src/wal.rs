@@ -147,13 +147,7 @@ pub fn open(
 ) -> Result<Recovered, WalError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let mut positions = load_positions(&dir.join("positions.json"));
-    let mut segments = BTreeMap::new();
-    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
-        let path = entry.map_err(io_err(dir))?.path();
-        if let Some(seq) = segment_seq(&path) {
-            segments.insert(seq, path);
-        }
-    }
+    let mut segments = list_segments(dir)?;
     let mut next_seq = segments.keys().next_back().copied().unwrap_or(0);
     let last = segments.keys().next_back().copied();
     let mut total = 0u64;
@@ -237,12 +231,7 @@ pub fn open(
 
 /// Streams every record with sequence number ≥ `from` to `f`, in order.
 pub fn replay(dir: &Path, from: u64, mut f: impl FnMut(u64, Vec<u8>)) -> Result<(), WalError> {
-    let mut segs: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
-        .map_err(io_err(dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter_map(|p| segment_seq(&p).map(|s| (s, p)))
-        .collect();
-    segs.sort();
+    let segs: Vec<(u64, PathBuf)> = list_segments(dir)?.into_iter().collect();
     for (i, (_, path)) in segs.iter().enumerate() {
         if segs.get(i + 1).is_some_and(|(next, _)| *next <= from) {
             continue;
@@ -537,6 +526,18 @@ fn load_positions(path: &Path) -> HashMap<String, u64> {
 
 fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
     dir.join(format!("wal-{first_seq:016x}.log"))
+}
+
+/// The segment files in `dir`, by first sequence number.
+fn list_segments(dir: &Path) -> Result<BTreeMap<u64, PathBuf>, WalError> {
+    let mut segments = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let path = entry.map_err(io_err(dir))?.path();
+        if let Some(seq) = segment_seq(&path) {
+            segments.insert(seq, path);
+        }
+    }
+    Ok(segments)
 }
 
 fn segment_seq(path: &Path) -> Option<u64> {

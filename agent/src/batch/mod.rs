@@ -759,14 +759,16 @@ impl Batcher {
     fn on_tick(&mut self) -> Result<(), BatchError> {
         let now = chrono::Utc::now().timestamp();
         let trails = self.parts.router.trails();
-        let due = |p: &Partition| {
-            now - p.opened_at >= trails[p.key.trail as usize].delivery_interval_secs as i64
-        };
-        if self.open.values().any(due) {
-            let trails = self.parts.router.trails().to_vec();
-            self.checkpoint(|p| {
+        let due: Vec<PartKey> = self
+            .open
+            .values()
+            .filter(|p| {
                 now - p.opened_at >= trails[p.key.trail as usize].delivery_interval_secs as i64
-            })?;
+            })
+            .map(|p| p.key)
+            .collect();
+        if !due.is_empty() {
+            self.checkpoint(|p| due.contains(&p.key))?;
         } else if self.bytes_since_checkpoint > 0
             && self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY
         {

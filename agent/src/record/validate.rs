@@ -154,7 +154,7 @@ struct TopLevel<'a> {
 
 /// Validates one input line. Blank lines (only whitespace) yield `Ok(None)`.
 pub fn validate_line(line: &[u8], limits: &Limits) -> Result<Option<Record>, Rejection> {
-    let trimmed = trim_ascii(line);
+    let trimmed = line.trim_ascii();
     if trimmed.is_empty() {
         return Ok(None);
     }
@@ -402,18 +402,6 @@ pub(crate) fn new_uuid_v4() -> String {
         h(8..10),
         h(10..16)
     )
-}
-
-fn trim_ascii(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &b[start..end]
 }
 
 /// Shortens a value quoted in an error message.

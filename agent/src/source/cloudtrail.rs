@@ -49,15 +49,7 @@ impl CloudTrailSource {
     pub fn run(self) {
         let mut sizes: HashMap<PathBuf, u64> = HashMap::new();
         while !self.stop.load(Relaxed) {
-            let mut paths: Vec<PathBuf> = Vec::new();
-            for pattern in &self.patterns {
-                if let Ok(iter) = glob::glob(pattern) {
-                    paths.extend(iter.flatten());
-                }
-            }
-            paths.sort();
-            paths.dedup();
-            for path in paths {
+            for path in super::expand_globs(&self.patterns) {
                 if self.stop.load(Relaxed) {
                     break;
                 }

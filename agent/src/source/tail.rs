@@ -102,16 +102,7 @@ impl TailSource {
         consumed: &HashMap<Fingerprint, u64>,
     ) {
         let now = Instant::now();
-        let mut paths: Vec<PathBuf> = Vec::new();
-        for pattern in &self.patterns {
-            match glob::glob(pattern) {
-                Ok(iter) => paths.extend(iter.flatten()),
-                Err(e) => tracing::warn!(pattern, error = %e, "bad glob"),
-            }
-        }
-        paths.sort();
-        paths.dedup();
-        for path in paths {
+        for path in super::expand_globs(&self.patterns) {
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
             };
@@ -217,7 +208,7 @@ impl TailSource {
                 rejected = true;
             } else {
                 t.offset += nl as u64 + 1;
-                let trimmed = trim(line);
+                let trimmed = line.trim_ascii();
                 if !trimmed.is_empty() {
                     let path = &t.path;
                     let origin = || Origin {
@@ -266,16 +257,4 @@ impl TailSource {
         }
         Ok(true)
     }
-}
-
-fn trim(b: &[u8]) -> &[u8] {
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let end = b
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &b[start..end]
 }
