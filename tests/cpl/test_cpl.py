@@ -133,31 +133,42 @@ def test_corpus_and_bad_records_through_cpl(make_agent, moto, corpus, tmp_path):
           f"{len(quarantine)} records quarantined")
 
 
-def test_control_cpl_breaks_on_a_bad_record(moto, corpus, tmp_path):
-    """Control: a log file the agent never saw, [good, eventID "...EXAMPLE", good], put straight
-    into S3 and announced on SNS. CPL hands over the first record, throws on the second, drops
-    the third and keeps the message: the checks of the main test report all three."""
+def test_control_cpl_breaks_on_bad_records(moto, corpus, tmp_path):
+    """Control: log files the agent never saw, each [good, bad, good], put straight into S3 and
+    announced on SNS. For a non-UUID eventID and a string readOnly CPL's exception handler is
+    called; for a numeric eventVersion CPL throws outside it (an uncaught exception in its thread
+    pool). Each time CPL hands over the first record, drops the rest of the file and keeps the
+    message: the checks of the main test report all of it."""
     s3 = client("s3", moto)
     bucket = unique("ot-cpl-control")
     create_bucket(s3, bucket)
     sub = Subscription(moto, "ot-cpl-control")
     template = pick_template(read_lines(corpus / "records.jsonl"))
     cases = crafted_cases(template, "control-")
-    first, bad, last = cases[0], cases[1], cases[2]
-    assert first.good and last.good and bad.name == "control-event-id-example"
-    assert not ctrules.judge(bad.line).accepted
-    records = [first.line, bad.line, last.line]
     acct = "123456789012"
-    key = (f"AWSLogs/{acct}/CloudTrail/us-east-1/2023/07/10/"
-           f"{acct}_CloudTrail_us-east-1_20230710T1145Z_ControlFile0001.json.gz")
-    s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(cloudtrail_file(records)))
-    sub.sns.publish(TopicArn=sub.topic_arn, Message=json.dumps(
-        {"s3Bucket": bucket, "s3ObjectKey": [key]}, separators=(",", ":")))
+    objects = {}
+    for n, bad_name in enumerate(["control-event-id-example", "control-event-version-number",
+                                  "control-read-only-string"]):
+        i = next(i for i, c in enumerate(cases) if c.name == bad_name)
+        first, bad, last = cases[i - 1], cases[i], cases[i + 1]
+        assert first.good and last.good and not bad.good
+        assert not ctrules.judge(bad.line).accepted
+        key = (f"AWSLogs/{acct}/CloudTrail/us-east-1/2023/07/10/"
+               f"{acct}_CloudTrail_us-east-1_20230710T1145Z_ControlFile000{n}.json.gz")
+        objects[key] = [first.line, bad.line, last.line]
+        s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(cloudtrail_file(objects[key])))
+        sub.sns.publish(TopicArn=sub.topic_arn, Message=json.dumps(
+            {"s3Bucket": bucket, "s3ObjectKey": [key]}, separators=(",", ":")))
 
-    run = run_cpl(moto, sub.queue_url, tmp_path / "cpl", expect_messages=1, timeout_secs=60)
-    handed = [e["raw"].encode("utf-8") for e in run.events]
-    assert handed == [first.line], [h[:80] for h in handed]
-    problems = cpl_problems({key: records}, run, sub.depth())
-    assert any(p.startswith("CPL failure") for p in problems), problems
-    assert any(f"{key}: CPL handed over 1 records, S3 holds 3" in p for p in problems), problems
-    assert any("left in the queue" in p for p in problems), problems
+    run = run_cpl(moto, sub.queue_url, tmp_path / "cpl", expect_messages=len(objects),
+                  timeout_secs=60)
+    for key, records in objects.items():
+        handed = [e["raw"].encode("utf-8") for e in run.events if e["key"] == key]
+        assert handed == records[:1], (key, [h[:80] for h in handed])
+    assert any(f.get("state") == "uncaughtException" for f in run.failures), run.failures
+    problems = cpl_problems(objects, run, sub.depth())
+    assert sum(p.startswith("CPL failure") for p in problems) >= len(objects), problems
+    for key in objects:
+        assert any(f"{key}: CPL handed over 1 records, S3 holds 3" in p for p in problems), \
+            problems
+    assert any(f"{len(objects)} messages left in the queue" in p for p in problems), problems
