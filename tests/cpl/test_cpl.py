@@ -110,6 +110,13 @@ def test_corpus_and_bad_records_through_cpl(make_agent, moto, corpus, tmp_path):
     assert not unmatched, f"not quarantined: {unmatched[:3]}"
     assert not wrong, f"quarantined for the wrong reason: {wrong[:3]}"
     assert not unused, [(e["reason"], e["record"][:200]) for e in unused[:3]]
+    # A record refused for a field's sake (not for its bytes or syntax) names the field.
+    field_reasons = {"missing_field", "wrong_type", "invalid_account", "invalid_region",
+                     "invalid_event_time", "invalid_event_id", "invalid_event_version",
+                     "duplicate_field"}
+    for e in quarantine:
+        if e["reason"] in field_reasons:
+            assert any(names_field(e["detail"], f) for f in ctrules.KNOWN_TOP), e["detail"]
     for c in cases:
         if c.good:
             continue
