@@ -33,7 +33,7 @@ fi
 if [[ -z "${OPENTRAIL_BIN:-}" ]]; then
   step "cargo build --release -p opentrail"
   cargo build --release -p opentrail
-  export OPENTRAIL_BIN=$ROOT/target/release/opentrail
+  export OPENTRAIL_BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release/opentrail
 fi
 export OPENTRAIL_CORPUS=${OPENTRAIL_CORPUS:-$ROOT/../shared/corpus}
 
