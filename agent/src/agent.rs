@@ -1,10 +1,12 @@
 //! The agent: builds the pipeline from a [`Config`], runs it, and drains it on shutdown.
 //!
 //! Start-up order: lock the data dir → recover the batcher checkpoint → replay the WAL tail into
-//! the batcher → start the WAL writer, batcher, compression and delivery threads → start sources.
+//! the batcher → start the record streams (each registers its WAL cursor) → start the WAL
+//! writer, batcher, compression and delivery threads → start sources.
 //! Shutdown order is the reverse: sources stop (HTTP requests in flight still get their answer),
 //! the WAL commits what is queued and closes, the batcher seals every open file and waits (up to
-//! the grace period) for destinations, then everything is joined. Whatever was not delivered in
+//! the grace period) for destinations, the streams catch up with the WAL (same deadline), then
+//! everything is joined. Whatever was not delivered in
 //! time stays in the data dir and is delivered by the next start.
 //!
 //! [`Agent`] is also the embedding API (the C ABI wraps it): `submit`, `submit_batch`, `flush`,
@@ -94,6 +96,8 @@ pub struct Agent {
     stop_sources: Arc<AtomicBool>,
     closed: AtomicBool,
     grace_ms: Arc<AtomicU64>,
+    /// Each record stream's progress (records below are delivered).
+    stream_progress: Vec<Arc<AtomicU64>>,
     threads: Mutex<Threads>,
     _lock: File,
 }
@@ -105,6 +109,8 @@ struct Threads {
     batcher: Option<JoinHandle<Result<(), crate::batch::BatchError>>>,
     delivery: Vec<JoinHandle<()>>,
     delivery_stop: Arc<AtomicBool>,
+    streams: Vec<crate::stream::Stream>,
+    stream_stop: Arc<AtomicBool>,
     runtime: Option<tokio::runtime::Runtime>,
     servers: Vec<(
         tokio::sync::oneshot::Sender<()>,
@@ -139,11 +145,12 @@ impl Agent {
         let (delivered_tx, delivered_rx) = crossbeam_channel::unbounded();
         let recovered = wal::open(&data_dir.join("wal"), spooled_tx, metrics.clone())?;
 
-        let destinations: Vec<Arc<dyn Destination>> =
-            destination::build(&config).map_err(AgentError::Delivery)?;
+        let destinations =
+            destination::build(&config, &quarantine, &metrics).map_err(AgentError::Delivery)?;
         let mut dest_queues = Vec::new();
         let mut threads = Threads::default();
-        for (i, dest) in destinations.into_iter().enumerate() {
+        let files: Vec<Arc<dyn Destination>> = destinations.files;
+        for (i, dest) in files.into_iter().enumerate() {
             let (tx, rx) = crossbeam_channel::unbounded();
             dest_queues.push(tx);
             let handle = deliver::spawn(
@@ -224,6 +231,21 @@ impl Agent {
         }
         metrics.records_replayed.store(replayed, Relaxed);
 
+        for sink in destinations.streams {
+            let parts = crate::stream::StreamParts {
+                wal: recovered.handle.clone(),
+                router: router.clone(),
+                limits: limits.clone(),
+                metrics: metrics.clone(),
+                state_dir: data_dir.join("streams"),
+                start_seq: recovered.next_seq,
+                stop: threads.stream_stop.clone(),
+            };
+            let stream =
+                crate::stream::spawn(sink, parts).map_err(io("cannot start record stream"))?;
+            threads.streams.push(stream);
+        }
+
         let writer = recovered.writer;
         threads.wal = Some(
             std::thread::Builder::new()
@@ -259,6 +281,11 @@ impl Agent {
             stop_sources,
             closed: AtomicBool::new(false),
             grace_ms,
+            stream_progress: threads
+                .streams
+                .iter()
+                .map(|s| s.delivered.clone())
+                .collect(),
             threads: Mutex::new(threads),
             _lock: lock,
         };
@@ -491,7 +518,23 @@ impl Agent {
         {
             return false;
         }
-        rx.recv_deadline(deadline).is_ok()
+        if rx.recv_deadline(deadline).is_err() {
+            return false;
+        }
+        self.wait_streams(upto_seq, deadline)
+    }
+
+    /// Waits until every record stream delivered the records below `seq`.
+    fn wait_streams(&self, seq: u64, deadline: std::time::Instant) -> bool {
+        loop {
+            if self.stream_progress.iter().all(|d| d.load(Relaxed) >= seq) {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Current counters.
@@ -515,6 +558,7 @@ impl Agent {
     /// Stops sources, delivers everything read so far (waiting at most `grace`), and stops.
     /// Returns true when everything was delivered. Idempotent.
     pub fn shutdown(&self, grace: Duration) -> bool {
+        let deadline = std::time::Instant::now() + grace;
         self.closed.store(true, Relaxed);
         self.grace_ms.store(grace.as_millis() as u64, Relaxed);
         self.stop_sources.store(true, Relaxed);
@@ -550,6 +594,31 @@ impl Agent {
         threads.delivery_stop.store(true, Relaxed);
         for t in threads.delivery.drain(..) {
             let _ = t.join();
+        }
+        // The WAL is closed: its durable sequence number is final. Streams get what is left of
+        // the grace period to reach it; what they did not send is sent after the next start.
+        let last = self.intake.wal.durable_seq();
+        let streams: Vec<_> = threads.streams.drain(..).collect();
+        loop {
+            let behind = streams
+                .iter()
+                .filter(|s| s.delivered.load(Relaxed) < last)
+                .count();
+            if behind == 0 || std::time::Instant::now() >= deadline {
+                if behind > 0 {
+                    tracing::warn!(
+                        streams = behind,
+                        "record streams did not catch up within the grace period; they resume after the next start"
+                    );
+                    clean = false;
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        threads.stream_stop.store(true, Relaxed);
+        for s in streams {
+            let _ = s.handle.join();
         }
         clean && self.metrics.records_pending.load(Relaxed) == 0
     }

@@ -225,6 +225,13 @@ pub struct TrailConfig {
     pub bucket_key_enabled: bool,
     /// SNS topic notified (`{"s3Bucket":…,"s3ObjectKey":[…]}`) after each log file is stored.
     pub sns_topic_arn: Option<String>,
+    /// CloudWatch Logs group (ARN) that receives every record of the trail as one log event.
+    pub cloud_watch_logs_log_group_arn: Option<String>,
+    /// EventBridge bus (name or ARN) that receives every record of the trail as one event.
+    pub event_bus_name: Option<String>,
+    /// EventBridge `source` is this prefix followed by the service (`s3` for
+    /// `s3.amazonaws.com`). Default `opentrail.`; `aws.` is reserved by AWS.
+    pub event_source_prefix: Option<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -288,6 +295,31 @@ pub struct Trail {
     pub delivery_interval_secs: u64,
     pub gzip_level: u32,
     pub max_file_bytes: u64,
+}
+
+/// A CloudWatch Logs group a trail streams to (parsed from its ARN).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LogGroupTarget {
+    pub region: String,
+    pub name: String,
+}
+
+/// An EventBridge bus a trail streams to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EventBusTarget {
+    /// Name or ARN, as `PutEvents` takes it.
+    pub bus: String,
+    /// Region of the bus: the ARN's, or the trail's home region for a bus name.
+    pub region: String,
+    /// `source` prefix (`opentrail.` unless configured).
+    pub source_prefix: String,
+}
+
+/// The record streams of one trail (index = position in [`Config::trails`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrailStreams {
+    pub log_group: Option<LogGroupTarget>,
+    pub event_bus: Option<EventBusTarget>,
 }
 
 /// How a trail's objects are encrypted at rest.
@@ -431,6 +463,8 @@ impl Config {
             let delivery = cfg
                 .trail_delivery(i)
                 .map_err(|(key, msg)| invalid(&format!("trails[{i}].{key}"), msg))?;
+            cfg.trail_stream(i)
+                .map_err(|(key, msg)| invalid(&format!("trails[{i}].{key}"), msg))?;
             // Destinations find a file's trail by bucket and key prefix: trails that share both
             // must agree on how their files are stored and announced.
             for j in 0..i {
@@ -498,6 +532,52 @@ impl Config {
         (0..self.trails.len())
             .filter_map(|i| self.trail_delivery(i).ok())
             .collect()
+    }
+
+    /// Record streams of every trail, in [`Self::trails`] order.
+    pub fn trail_streams(&self) -> Vec<TrailStreams> {
+        (0..self.trails.len())
+            .filter(|&i| self.trail(i).is_ok())
+            .map(|i| self.trail_stream(i).unwrap_or_default())
+            .collect()
+    }
+
+    fn trail_stream(&self, i: usize) -> Result<TrailStreams, (&'static str, String)> {
+        let t = &self.trails[i];
+        let log_group = match &t.cloud_watch_logs_log_group_arn {
+            Some(arn) => {
+                Some(parse_log_group_arn(arn).map_err(|m| ("cloud_watch_logs_log_group_arn", m))?)
+            }
+            None => None,
+        };
+        let source_prefix = t
+            .event_source_prefix
+            .clone()
+            .unwrap_or_else(|| "opentrail.".to_string());
+        check_event_source_prefix(&source_prefix).map_err(|m| ("event_source_prefix", m))?;
+        let event_bus = match &t.event_bus_name {
+            Some(bus) => {
+                let region = parse_event_bus(bus)
+                    .map_err(|m| ("event_bus_name", m))?
+                    .unwrap_or_else(|| t.home_region.clone());
+                Some(EventBusTarget {
+                    bus: bus.clone(),
+                    region,
+                    source_prefix,
+                })
+            }
+            None if t.event_source_prefix.is_some() => {
+                return Err((
+                    "event_source_prefix",
+                    "applies only with event_bus_name".into(),
+                ));
+            }
+            None => None,
+        };
+        Ok(TrailStreams {
+            log_group,
+            event_bus,
+        })
     }
 
     /// True when some trail asks for SNS notifications.
@@ -599,6 +679,94 @@ impl Config {
             max_file_bytes: t.max_file_bytes,
         })
     }
+}
+
+/// Parses `arn:<partition>:logs:<region>:<account>:log-group:<name>[:*]`.
+pub fn parse_log_group_arn(arn: &str) -> Result<LogGroupTarget, String> {
+    let bad = || {
+        format!("{arn:?} is not a log group ARN (arn:aws:logs:<region>:<account>:log-group:<name>)")
+    };
+    let mut parts = arn.splitn(7, ':');
+    let (Some("arn"), Some(partition), Some("logs"), Some(region), Some(account)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(bad());
+    };
+    let (Some("log-group"), Some(rest)) = (parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let name = rest.strip_suffix(":*").unwrap_or(rest);
+    let name_ok = (1..=512).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-/#".contains(&b));
+    if !partition.starts_with("aws")
+        || Region::parse(region).is_none()
+        || AccountId::parse(account).is_none()
+        || !name_ok
+    {
+        return Err(bad());
+    }
+    Ok(LogGroupTarget {
+        region: region.to_string(),
+        name: name.to_string(),
+    })
+}
+
+/// Checks an event bus name or ARN; returns the ARN's region.
+pub fn parse_event_bus(bus: &str) -> Result<Option<String>, String> {
+    let name_ok = |n: &str| {
+        (1..=256).contains(&n.len())
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b))
+    };
+    if let Some(rest) = bus.strip_prefix("arn:") {
+        let parts: Vec<&str> = rest.splitn(5, ':').collect();
+        if let [partition, "events", region, account, resource] = parts.as_slice() {
+            if partition.starts_with("aws")
+                && Region::parse(region).is_some()
+                && AccountId::parse(account).is_some()
+                && resource.strip_prefix("event-bus/").is_some_and(name_ok)
+            {
+                return Ok(Some(region.to_string()));
+            }
+        }
+        return Err(format!(
+            "{bus:?} is not an event bus ARN (arn:aws:events:<region>:<account>:event-bus/<name>)"
+        ));
+    }
+    if name_ok(bus) {
+        Ok(None)
+    } else {
+        Err(format!(
+            "{bus:?} is not an event bus name (1-256 of letters, digits, . _ - /)"
+        ))
+    }
+}
+
+/// EventBridge `source` prefix: letters, digits, `.`, `-`, `_`; not AWS's reserved `aws.`.
+pub fn check_event_source_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.to_ascii_lowercase().starts_with("aws.") {
+        return Err(format!(
+            "{prefix:?}: EventBridge rejects sources starting with \"aws.\" from PutEvents; \
+             use your own namespace such as \"com.example.\""
+        ));
+    }
+    if prefix.is_empty()
+        || prefix.len() > 200
+        || !prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
+        return Err(format!(
+            "{prefix:?} must be 1-200 of letters, digits, . _ -"
+        ));
+    }
+    Ok(())
 }
 
 /// CloudTrail's trail-name rules: 3–128 chars of letters, digits, `.`, `_`, `-`; starts with a
@@ -771,6 +939,71 @@ is_multi_region_trail = true
         for (text, key) in cases {
             let err = Config::from_toml(&text, Path::new("."), "t").expect_err(key);
             assert!(err.to_string().contains(key), "{err} should name {key}");
+        }
+    }
+
+    #[test]
+    fn stream_keys() {
+        let cfg = Config::from_toml(
+            &format!(
+                "{MIN}cloud_watch_logs_log_group_arn = \"arn:aws:logs:eu-west-1:123456789012:log-group:ct/audit:*\"\n\
+                 event_bus_name = \"default\"\n"
+            ),
+            Path::new("."),
+            "t",
+        )
+        .expect("stream config");
+        let t = &cfg.trail_streams()[0];
+        assert_eq!(
+            t.log_group,
+            Some(LogGroupTarget {
+                region: "eu-west-1".into(),
+                name: "ct/audit".into()
+            })
+        );
+        assert_eq!(
+            t.event_bus,
+            Some(EventBusTarget {
+                bus: "default".into(),
+                region: "us-east-1".into(),
+                source_prefix: "opentrail.".into()
+            })
+        );
+        let arn = "arn:aws:events:eu-central-1:123456789012:event-bus/audit";
+        let cfg = Config::from_toml(
+            &format!("{MIN}event_bus_name = \"{arn}\"\nevent_source_prefix = \"com.example.\"\n"),
+            Path::new("."),
+            "t",
+        )
+        .expect("bus ARN");
+        let bus = cfg.trail_streams()[0].event_bus.clone().expect("bus");
+        assert_eq!(
+            (bus.region.as_str(), bus.source_prefix.as_str()),
+            ("eu-central-1", "com.example.")
+        );
+        for (extra, key) in [
+            (
+                "cloud_watch_logs_log_group_arn = \"arn:aws:logs:eu-west-1:123:log-group:x\"",
+                "cloud_watch_logs_log_group_arn",
+            ),
+            (
+                "cloud_watch_logs_log_group_arn = \"arn:aws:s3:::bucket\"",
+                "cloud_watch_logs_log_group_arn",
+            ),
+            ("event_bus_name = \"bad bus\"", "event_bus_name"),
+            (
+                "event_bus_name = \"default\"\nevent_source_prefix = \"aws.s3\"",
+                "event_source_prefix",
+            ),
+            (
+                "event_source_prefix = \"com.example.\"",
+                "event_source_prefix",
+            ),
+        ] {
+            let err = Config::from_toml(&format!("{MIN}{extra}\n"), Path::new("."), "t")
+                .expect_err(extra)
+                .to_string();
+            assert!(err.contains(&format!("trails[0].{key}")), "{extra}: {err}");
         }
     }
 

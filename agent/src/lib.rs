@@ -25,6 +25,7 @@ pub mod quarantine;
 pub mod record;
 pub mod route;
 pub mod source;
+pub mod stream;
 pub mod wal;
 
 pub use agent::{Agent, AgentError, Stats, SubmitError};

@@ -28,6 +28,11 @@ pub struct Metrics {
     pub quarantine_write_errors: AtomicU64,
     /// Records delivered per destination name (a file counts once per destination).
     by_destination: parking_lot::Mutex<Vec<(String, u64)>>,
+    /// Records a record stream did not send (CloudWatch Logs / EventBridge limits), by
+    /// destination and reason; each is in the quarantine.
+    stream_skipped: parking_lot::Mutex<Vec<(String, &'static str, u64)>>,
+    /// Records a record stream delivered, across all streams, and its backlog in the WAL.
+    stream_lag: parking_lot::Mutex<Vec<(String, u64)>>,
 }
 
 impl Metrics {
@@ -50,6 +55,37 @@ impl Metrics {
         match v.iter_mut().find(|(d, _)| d == destination) {
             Some((_, n)) => *n += records,
             None => v.push((destination.to_string(), records)),
+        }
+    }
+
+    /// Counts a record a stream could not send (it went to the quarantine).
+    pub fn stream_skipped(&self, destination: &str, reason: &'static str) {
+        let mut v = self.stream_skipped.lock();
+        match v
+            .iter_mut()
+            .find(|(d, r, _)| d == destination && *r == reason)
+        {
+            Some((_, _, n)) => *n += 1,
+            None => v.push((destination.to_string(), reason, 1)),
+        }
+    }
+
+    /// Records a stream skipped for `reason` (all destinations).
+    pub fn stream_skipped_total(&self, reason: &str) -> u64 {
+        self.stream_skipped
+            .lock()
+            .iter()
+            .filter(|(_, r, _)| *r == reason)
+            .map(|(_, _, n)| n)
+            .sum()
+    }
+
+    /// Sets how many durable records `stream` has yet to deliver.
+    pub fn set_stream_lag(&self, stream: &str, records: u64) {
+        let mut v = self.stream_lag.lock();
+        match v.iter_mut().find(|(d, _)| d == stream) {
+            Some((_, n)) => *n = records,
+            None => v.push((stream.to_string(), records)),
         }
     }
 
@@ -137,6 +173,26 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "opentrail_records_delivered_total{{destination=\"{dest}\"}} {n}"
+            );
+        }
+        let _ = write!(
+            out,
+            "# HELP opentrail_stream_records_skipped_total Records a record stream did not send (kept in the quarantine), by destination and reason.\n# TYPE opentrail_stream_records_skipped_total counter\n"
+        );
+        for (dest, reason, n) in self.stream_skipped.lock().iter() {
+            let _ = writeln!(
+                out,
+                "opentrail_stream_records_skipped_total{{destination=\"{dest}\",reason=\"{reason}\"}} {n}"
+            );
+        }
+        let _ = write!(
+            out,
+            "# HELP opentrail_stream_lag_records Durable records a record stream has not delivered yet.\n# TYPE opentrail_stream_lag_records gauge\n"
+        );
+        for (dest, n) in self.stream_lag.lock().iter() {
+            let _ = writeln!(
+                out,
+                "opentrail_stream_lag_records{{destination=\"{dest}\"}} {n}"
             );
         }
         let mut gauge = |name: &str, help: &str, value: u64| {

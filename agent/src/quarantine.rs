@@ -72,11 +72,22 @@ impl Quarantine {
     /// never propagated (a full disk must not stop intake of valid records).
     pub fn put(&self, rejection: &Rejection, origin: &Origin, record: &[u8]) {
         self.metrics.reject(rejection.reason);
+        self.write(rejection.reason.as_str(), &rejection.detail, origin, record);
+    }
+
+    /// Records an accepted record that a record stream (CloudWatch Logs, EventBridge) could
+    /// not send: `reason` is `<destination>_<why>`. Counted by the stream, not as a rejection
+    /// (the record was accepted and is in the log files).
+    pub fn put_skipped(&self, reason: &'static str, detail: &str, origin: &Origin, record: &[u8]) {
+        self.write(reason, detail, origin, record);
+    }
+
+    fn write(&self, reason: &'static str, detail: &str, origin: &Origin, record: &[u8]) {
         let excerpt = &record[..record.len().min(MAX_EXCERPT)];
         let entry = Entry {
             time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            reason: rejection.reason.as_str(),
-            detail: &rejection.detail,
+            reason,
+            detail,
             source: &origin.source,
             position: &origin.position,
             record_bytes: record.len(),
@@ -87,7 +98,7 @@ impl Quarantine {
             Err(_) => return,
         };
         line.push(b'\n');
-        tracing::debug!(reason = rejection.reason.as_str(), detail = %rejection.detail, source = %origin.source, position = %origin.position, "record quarantined");
+        tracing::debug!(reason, detail, source = %origin.source, position = %origin.position, "record quarantined");
         let mut guard = self.file.lock();
         if guard.1 + line.len() as u64 > ROTATE_BYTES {
             if let Err(e) = self.rotate(&mut guard) {

@@ -109,6 +109,24 @@ impl AwsRuntime {
         aws_sdk_sns::Client::from_conf(conf.build())
     }
 
+    /// A CloudWatch Logs client for `region`.
+    pub fn logs_client(&self, region: &str) -> aws_sdk_cloudwatchlogs::Client {
+        let conf = aws_sdk_cloudwatchlogs::config::Builder::from(&self.sdk)
+            .region(aws_sdk_cloudwatchlogs::config::Region::new(
+                region.to_string(),
+            ))
+            .build();
+        aws_sdk_cloudwatchlogs::Client::from_conf(conf)
+    }
+
+    /// An EventBridge client for `region`.
+    pub fn events_client(&self, region: &str) -> aws_sdk_eventbridge::Client {
+        let conf = aws_sdk_eventbridge::config::Builder::from(&self.sdk)
+            .region(aws_sdk_eventbridge::config::Region::new(region.to_string()))
+            .build();
+        aws_sdk_eventbridge::Client::from_conf(conf)
+    }
+
     /// The region S3 requests are signed for.
     pub fn region(&self) -> Option<&str> {
         self.sdk.region().map(|r| r.as_ref())

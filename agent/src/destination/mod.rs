@@ -4,9 +4,13 @@
 //! - `[storage] local_root` set: the local destination ([`LocalDestination`]);
 //! - otherwise: S3 ([`S3Destination`]) through the AWS SDK's default credential chain;
 //! - either way, when a trail sets `sns_topic_arn`, the destination is wrapped in
-//!   [`Notifying`], which publishes CloudTrail's SNS notification after each stored file.
+//!   [`Notifying`], which publishes CloudTrail's SNS notification after each stored file;
+//! - record streams ([`crate::stream::Sink`]): [`CloudWatchLogs`] for trails with a log group,
+//!   [`EventBridge`] for trails with an event bus; each has its own cursor over the WAL.
 
 pub mod aws;
+pub mod cloudwatch;
+pub mod eventbridge;
 pub mod local;
 pub mod s3;
 pub mod sns;
@@ -14,12 +18,17 @@ pub mod sns;
 use std::sync::Arc;
 
 pub use aws::{AwsRuntime, AwsSetupError, TrailTable};
+pub use cloudwatch::CloudWatchLogs;
+pub use eventbridge::EventBridge;
 pub use local::LocalDestination;
 pub use s3::S3Destination;
 pub use sns::Notifying;
 
 use crate::config::Config;
 use crate::deliver::Destination;
+use crate::metrics::Metrics;
+use crate::quarantine::Quarantine;
+use crate::stream::Sink;
 
 /// Why the destinations could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +42,20 @@ pub enum BuildError {
     Aws(#[from] AwsSetupError),
 }
 
-/// The destinations `config` asks for, in worker order.
-pub fn build(config: &Config) -> Result<Vec<Arc<dyn Destination>>, BuildError> {
+/// What [`build`] made.
+pub struct Destinations {
+    /// Log file destinations, in worker order.
+    pub files: Vec<Arc<dyn Destination>>,
+    /// Record streams.
+    pub streams: Vec<Box<dyn Sink>>,
+}
+
+/// The destinations `config` asks for. Stream sinks quarantine what they cannot send.
+pub fn build(
+    config: &Config,
+    quarantine: &Arc<Quarantine>,
+    metrics: &Arc<Metrics>,
+) -> Result<Destinations, BuildError> {
     let trails = TrailTable::new(config.trail_deliveries());
     let mut aws: Option<Arc<AwsRuntime>> = None;
     let mut aws_runtime = || -> Result<Arc<AwsRuntime>, AwsSetupError> {
@@ -70,5 +91,24 @@ pub fn build(config: &Config) -> Result<Vec<Arc<dyn Destination>>, BuildError> {
             config.aws.upload_concurrency,
         ));
     }
-    Ok(vec![dest])
+    let mut streams: Vec<Box<dyn Sink>> = Vec::new();
+    let trail_streams = config.trail_streams();
+    if trail_streams.iter().any(|t| t.log_group.is_some()) {
+        let rt = aws_runtime()?;
+        streams.extend(
+            CloudWatchLogs::new(rt, &trail_streams, quarantine.clone(), metrics.clone())
+                .map(|s| Box::new(s) as Box<dyn Sink>),
+        );
+    }
+    if trail_streams.iter().any(|t| t.event_bus.is_some()) {
+        let rt = aws_runtime()?;
+        streams.extend(
+            EventBridge::new(rt, &trail_streams, quarantine.clone(), metrics.clone())
+                .map(|s| Box::new(s) as Box<dyn Sink>),
+        );
+    }
+    Ok(Destinations {
+        files: vec![dest],
+        streams,
+    })
 }

@@ -9,8 +9,11 @@
 //! * a source position is durable exactly when the records before it are: after a crash, sources
 //!   resume from the positions recovered from the WAL and re-read nothing that was spooled;
 //! * segments are deleted only after the batcher checkpointed every record in them
-//!   ([`WalHandle::release_before`]), after the positions they carried were saved to
-//!   `positions.json`.
+//!   ([`WalHandle::release_before`]) and every record stream ([`crate::stream`]) delivered them
+//!   (its [`WalHandle::register_consumer`] slot), after the positions they carried were saved to
+//!   `positions.json`;
+//! * record streams read the segments themselves ([`WalTail`]), never past the durable sequence
+//!   number, so a slow stream lags on disk instead of holding records in memory.
 //!
 //! Entry format: `u32 body_len | u32 crc32(body) | body`, body = `u64 first_seq | u32 n |
 //! (u32 len | bytes)*n | u16 m | (u16 key_len | key | u64 pos)*m`, little-endian. A torn or
@@ -29,6 +32,9 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::metrics::Metrics;
 use crate::record::Record;
+
+mod tail;
+pub use tail::WalTail;
 
 /// Segments roll over past this size.
 const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
@@ -49,7 +55,7 @@ pub enum WalError {
     Stopped(String),
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
     move |source| WalError::Io {
         path: path.to_path_buf(),
         error: source,
@@ -89,6 +95,7 @@ struct Progress {
 }
 
 struct Shared {
+    dir: PathBuf,
     /// Ticket counter; held while sending so ticket order equals queue order.
     next_ticket: Mutex<u64>,
     /// Set (under `next_ticket`) when close was asked: later appends are refused, never queued
@@ -97,6 +104,9 @@ struct Shared {
     /// Highest `release_before` asked for. An atomic, not a queued command: the batcher must
     /// never block on the writer's queue while the writer blocks on the batcher's.
     release_seq: std::sync::atomic::AtomicU64,
+    /// Further consumers (record streams): each holds the sequence number below which it is
+    /// done. Segments are released below the minimum of these and `release_seq`.
+    consumers: Mutex<Vec<Arc<std::sync::atomic::AtomicU64>>>,
     progress: Mutex<Progress>,
     changed: Condvar,
     async_changed: tokio::sync::watch::Sender<u64>,
@@ -194,9 +204,11 @@ pub fn open(
     };
     let (async_changed, _) = tokio::sync::watch::channel(next_seq);
     let shared = Arc::new(Shared {
+        dir: dir.to_path_buf(),
         next_ticket: Mutex::new(0),
         closing: std::sync::atomic::AtomicBool::new(false),
         release_seq: std::sync::atomic::AtomicU64::new(0),
+        consumers: Mutex::new(Vec::new()),
         progress: Mutex::new(Progress {
             durable_seq: next_seq,
             committed: 0,
@@ -327,6 +339,24 @@ impl WalHandle {
         self.shared.progress.lock().durable_seq
     }
 
+    /// Adds a consumer that must see every record from `from` on: no segment holding a record
+    /// at or above the slot's value is deleted. The consumer stores its progress in the slot.
+    pub fn register_consumer(&self, from: u64) -> Arc<std::sync::atomic::AtomicU64> {
+        let slot = Arc::new(std::sync::atomic::AtomicU64::new(from));
+        self.shared.consumers.lock().push(slot.clone());
+        slot
+    }
+
+    /// True once the writer stopped (closed or failed): `durable_seq` is final.
+    pub fn is_stopped(&self) -> bool {
+        self.shared.progress.lock().stopped.is_some()
+    }
+
+    /// The directory the segments live in.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
     /// Commits everything queued, then stops the writer (which closes the batcher's input).
     pub fn close(&self) {
         let _guard = self.shared.next_ticket.lock();
@@ -372,7 +402,7 @@ impl Writer {
                     return;
                 }
             }
-            let release = self.shared.release_seq.load(Relaxed);
+            let release = self.release_floor();
             if release > released {
                 self.release(release);
                 released = release;
@@ -465,6 +495,17 @@ impl Writer {
         Ok(())
     }
 
+    /// The lowest progress among the batcher and the registered consumers.
+    fn release_floor(&self) -> u64 {
+        let batcher = self.shared.release_seq.load(Relaxed);
+        self.shared
+            .consumers
+            .lock()
+            .iter()
+            .map(|c| c.load(Relaxed))
+            .fold(batcher, u64::min)
+    }
+
     fn release(&mut self, seq: u64) {
         let deletable: Vec<u64> = {
             let firsts: Vec<u64> = self.segments.keys().copied().collect();
@@ -524,12 +565,12 @@ fn load_positions(path: &Path) -> HashMap<String, u64> {
     }
 }
 
-fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
+pub(crate) fn segment_path(dir: &Path, first_seq: u64) -> PathBuf {
     dir.join(format!("wal-{first_seq:016x}.log"))
 }
 
 /// The segment files in `dir`, by first sequence number.
-fn list_segments(dir: &Path) -> Result<BTreeMap<u64, PathBuf>, WalError> {
+pub(crate) fn list_segments(dir: &Path) -> Result<BTreeMap<u64, PathBuf>, WalError> {
     let mut segments = BTreeMap::new();
     for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
         let path = entry.map_err(io_err(dir))?.path();
