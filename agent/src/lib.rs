@@ -21,6 +21,7 @@ pub mod encode;
 pub mod fsutil;
 pub mod intake;
 pub mod metrics;
+pub mod probe;
 pub mod quarantine;
 pub mod record;
 pub mod route;

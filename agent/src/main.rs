@@ -37,6 +37,10 @@ enum Command {
     CheckConfig {
         /// Config file (TOML).
         file: PathBuf,
+        /// Also try every destination once (S3 bucket, KMS key, SNS topic, log group, event
+        /// bus, local tree) and report each; exit 1 if any fails.
+        #[arg(long)]
+        probe: bool,
     },
 }
 
@@ -51,10 +55,28 @@ fn main() -> ExitCode {
     };
     init_logging(&cli.log_format);
     match cli.command {
-        Command::CheckConfig { file } => match Config::load(&file) {
+        Command::CheckConfig { file, probe } => match Config::load(&file) {
             Ok(cfg) => {
                 print!("{}", describe(&cfg));
-                ExitCode::SUCCESS
+                if !probe {
+                    return ExitCode::SUCCESS;
+                }
+                let mut failed = 0;
+                for p in opentrail::probe::run(&cfg) {
+                    match &p.outcome {
+                        Ok(note) => println!("probe {}: ok ({note})", p.target),
+                        Err(why) => {
+                            failed += 1;
+                            println!("probe {}: FAILED: {why}", p.target);
+                        }
+                    }
+                }
+                if failed > 0 {
+                    eprintln!("opentrail: {failed} destination probe(s) failed");
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                }
             }
             Err(e) => {
                 eprintln!("opentrail: invalid configuration: {e}");
@@ -204,7 +226,22 @@ fn describe(cfg: &Config) -> String {
         );
     }
     let deliveries = cfg.trail_deliveries();
-    for t in trails {
+    let streams = cfg.trail_streams();
+    for (t, st) in trails.into_iter().zip(streams) {
+        if let Some(g) = &st.log_group {
+            let _ = writeln!(
+                s,
+                "trail {}: every record to CloudWatch Logs group {} ({}), stream <account>_CloudTrail_<region>",
+                t.name, g.name, g.region
+            );
+        }
+        if let Some(b) = &st.event_bus {
+            let _ = writeln!(
+                s,
+                "trail {}: every record to EventBridge bus {} ({}), source {}<service>",
+                t.name, b.bus, b.region, b.source_prefix
+            );
+        }
         if let Some(d) = deliveries.iter().find(|d| d.name == t.name) {
             let sse = match &d.encryption {
                 opentrail::config::Encryption::Aes256 => "SSE-S3 (AES256)".to_string(),

@@ -127,6 +127,15 @@ impl AwsRuntime {
         aws_sdk_eventbridge::Client::from_conf(conf)
     }
 
+    /// A KMS client for `region` (the configured one when `None`).
+    pub fn kms_client(&self, region: Option<&str>) -> aws_sdk_kms::Client {
+        let mut conf = aws_sdk_kms::config::Builder::from(&self.sdk);
+        if let Some(r) = region {
+            conf = conf.region(aws_sdk_kms::config::Region::new(r.to_string()));
+        }
+        aws_sdk_kms::Client::from_conf(conf.build())
+    }
+
     /// The region S3 requests are signed for.
     pub fn region(&self) -> Option<&str> {
         self.sdk.region().map(|r| r.as_ref())
