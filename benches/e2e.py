@@ -14,7 +14,12 @@ median of --runs:
 
 --verify decompresses every delivered file and checks the record count.
 
-usage: e2e.py [--records N | --bytes SIZE] [--runs 3] [--verify] [--config-extra TOML]
+--s3 ENDPOINT delivers to S3 at that endpoint instead of the local tree (a fresh bucket per run;
+--s3 moto starts moto_server from the project's .venv on a free port; needs boto3, so run the
+script with .venv/bin/python). The agent's CPU and RSS
+are its own; the S3 server's CPU is reported separately when the bench started it.
+
+usage: e2e.py [--records N | --bytes SIZE] [--runs 3] [--verify] [--config-extra TOML] [--s3 E]
 """
 import argparse
 import gzip
@@ -51,15 +56,37 @@ def metric(port, name):
     return int(m.group(1)) if m else None
 
 
-def run_once(binary, input_path, n_records, workdir, extra, verify):
+def s3_client(endpoint):
+    """A boto3 S3 client for the bench endpoint (needs boto3: run with the project's .venv)."""
+    import boto3
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="bench", aws_secret_access_key="bench")
+
+
+def s3_objects(client, bucket):
+    """[(key, size)] of every object in the bucket."""
+    out = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        out += [(o["Key"], o["Size"]) for o in page.get("Contents", [])]
+    return out
+
+
+def run_once(binary, input_path, n_records, workdir, extra, verify, s3=None):
     port = free_port()
     cfg = os.path.join(workdir, "bench.toml")
+    bucket = "audit-logs"
+    if s3:
+        bucket = f"bench-{os.getpid()}-{int(time.time() * 1000)}"
+        client = s3_client(s3)
+        client.create_bucket(Bucket=bucket)
+        storage = f'[aws]\nendpoint_url = "{s3}"\nregion = "us-east-1"\n'
+    else:
+        storage = '[storage]\nlocal_root = "out"\n'
     with open(cfg, "w") as f:
         f.write(f"""
 data_dir = "data"
 account_id = "123456789012"
-[storage]
-local_root = "out"
+{storage}
 [[sources]]
 kind = "file"
 paths = ["{input_path}"]
@@ -67,12 +94,17 @@ paths = ["{input_path}"]
 listen = "127.0.0.1:{port}"
 [[trails]]
 name = "main"
-s3_bucket_name = "audit-logs"
+s3_bucket_name = "{bucket}"
 is_multi_region_trail = true
 {extra}
 """)
+    env = dict(os.environ)
+    if s3:
+        env.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                   AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/dev/null",
+                   AWS_SHARED_CREDENTIALS_FILE="/dev/null")
     start = time.monotonic()
-    proc = subprocess.Popen([binary, "run", "--config", cfg], cwd=workdir,
+    proc = subprocess.Popen([binary, "run", "--config", cfg], cwd=workdir, env=env,
                             stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, "agent.log"), "w"))
     accepted_at = None
     while True:
@@ -100,15 +132,23 @@ is_multi_region_trail = true
         "cpu_s_per_million": round(cpu / n_records * 1e6, 2),
         "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
     }
-    out = os.path.join(workdir, "out")
-    files = [os.path.join(d, f) for d, _, fs in os.walk(out) for f in fs]
-    result["files"] = len(files)
-    result["compressed_mib"] = round(sum(os.path.getsize(f) for f in files) / 2**20, 1)
+    if s3:
+        objects = s3_objects(client, bucket)
+        result["files"] = len(objects)
+        result["compressed_mib"] = round(sum(n for _, n in objects) / 2**20, 1)
+        files = [(k, lambda k=k: gzip.decompress(
+                     client.get_object(Bucket=bucket, Key=k)["Body"].read()))
+                 for k, _ in objects]
+    else:
+        out = os.path.join(workdir, "out")
+        paths = [os.path.join(d, f) for d, _, fs in os.walk(out) for f in fs]
+        result["files"] = len(paths)
+        result["compressed_mib"] = round(sum(os.path.getsize(f) for f in paths) / 2**20, 1)
+        files = [(p, lambda p=p: gzip.open(p, "rb").read()) for p in paths]
     if verify:
         total = 0
-        for f in files:
-            with gzip.open(f, "rb") as g:
-                total += len(json.loads(g.read())["Records"])
+        for _, read in files:
+            total += len(json.loads(read())["Records"])
         if total != n_records:
             raise SystemExit(f"verify: delivered {total} records, expected {n_records}")
         result["verified_records"] = total
@@ -125,7 +165,32 @@ def main():
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "opentrail"))
     ap.add_argument("--workdir", default=None, help="where input and runs go (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep each run's data and output")
+    ap.add_argument("--s3", default=None,
+                    help="deliver to S3 at this endpoint URL ('moto': start moto_server)")
     args = ap.parse_args()
+    moto = None
+    if args.s3 == "moto":
+        moto_port = free_port()
+        moto_bin = os.path.join(ROOT, ".venv", "bin", "moto_server")
+        moto = subprocess.Popen([moto_bin, "-H", "127.0.0.1", "-p", str(moto_port)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        args.s3 = f"http://127.0.0.1:{moto_port}"
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", moto_port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+    try:
+        bench(args)
+    finally:
+        if moto is not None:
+            moto.terminate()
+            _, _, usage = os.wait4(moto.pid, 0)
+            print("moto_server CPU-s:", round(usage.ru_utime + usage.ru_stime, 1))
+
+
+def bench(args):
     n = args.records
     if args.bytes:
         mult = {"K": 2**10, "M": 2**20, "G": 2**30}
@@ -148,7 +213,8 @@ def main():
         os.makedirs(workdir)
         workdirs.append(workdir)
         time.sleep(5 if i else 0)
-        r = run_once(args.binary, input_path, n, workdir, args.config_extra, args.verify)
+        r = run_once(args.binary, input_path, n, workdir, args.config_extra, args.verify,
+                     args.s3)
         r["mb_per_s"] = round(raw_bytes / 1e6 / r["wall_s"], 1)
         print(json.dumps(r), flush=True)
         results.append(r)
