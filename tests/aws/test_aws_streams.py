@@ -387,3 +387,48 @@ def test_endpoint_gone_for_30_seconds_loses_nothing(make_agent, moto):
     assert set(details) == {canonical(r) for r in records}
     keys = notified_keys(notes.drain(), bucket)
     assert set(keys.values()) == {1}
+
+
+def test_streams_resume_after_kill_9(make_agent, moto):
+    """EventBridge is throttled (so it lags) while CloudWatch Logs keeps up; the agent is
+    killed with SIGKILL and restarted. Each stream resumes from its own saved cursor: every
+    record reaches both (EventBridge exactly once, as nothing of it had gone out; CloudWatch
+    Logs at least once), and S3 holds each record exactly once."""
+    port = int(moto.rsplit(":", 1)[1])
+    proxy = FaultyJsonProxy(port, throttle={"PutEvents": 5})
+    try:
+        s3 = client("s3", moto)
+        bucket = unique("ot-kill")
+        create_bucket(s3, bucket)
+        events = EventQueue(moto)
+        group = unique("ct-kill")
+        agent = make_agent("kill", aws={}, env={
+            "AWS_ENDPOINT_URL": moto,
+            "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": proxy.endpoint,
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": proxy.endpoint},
+            trails=[{"name": "main", "s3_bucket_name": bucket,
+                     "cloud_watch_logs_log_group_arn":
+                         f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{group}",
+                     "event_bus_name": "default"}])
+        records = recent_records(300, span_hours=1)
+        (agent.root / "in" / "a.jsonl").write_bytes(b"".join(r + b"\n" for r in records))
+        agent.start()
+        wait_until(lambda: stream_metric(agent, "cloudwatch_logs") >= len(records), 60,
+                   what="CloudWatch Logs caught up")
+        assert stream_metric(agent, "eventbridge") == 0, "EventBridge should still be throttled"
+        agent.stop(signal.SIGKILL)
+        assert (agent.data / "streams" / "cloudwatch_logs.cursor").exists()
+        assert proxy.throttled["PutEvents"] >= 1
+
+        agent.start()
+        settle_streams(agent, 0, 0, len(records))
+        assert agent.stop(signal.SIGTERM) == 0, agent.log()
+    finally:
+        proxy.close()
+
+    s3_records = collections.Counter(r for o in read_bucket(s3, bucket) for r in o.d.records)
+    assert s3_records == collections.Counter(records)
+    cwl = collections.Counter(msg for _, _, msg in log_events(moto, group))
+    assert set(cwl) == set(records)
+    details = check_event_envelopes(events.drain())
+    assert details == collections.Counter(canonical(r) for r in records)

@@ -92,7 +92,15 @@ pub fn spawn(sink: Box<dyn Sink>, parts: StreamParts) -> std::io::Result<Stream>
     let name = sink.name();
     std::fs::create_dir_all(&parts.state_dir)?;
     let cursor_path = parts.state_dir.join(format!("{name}.cursor"));
-    let from = cursor::load(&cursor_path).unwrap_or(parts.start_seq);
+    // A new stream's starting point is saved at once: a crash before its first delivery must
+    // not move it past the records accepted meanwhile.
+    let from = match cursor::load(&cursor_path) {
+        Some(seq) => seq,
+        None => {
+            cursor::save(&cursor_path, parts.start_seq)?;
+            parts.start_seq
+        }
+    };
     let slot = parts.wal.register_consumer(from);
     parts.metrics.register_destination(name);
     let runner = Runner {
