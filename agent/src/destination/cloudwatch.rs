@@ -23,8 +23,8 @@ use super::aws::{AwsRuntime, classify};
 use crate::config::{LogGroupTarget, TrailStreams};
 use crate::deliver::DestinationError;
 use crate::metrics::Metrics;
-use crate::quarantine::{Origin, Quarantine};
-use crate::stream::{Sink, StreamRecord};
+use crate::quarantine::Quarantine;
+use crate::stream::{Sink, Skips, StreamRecord, Targets, keep_undone};
 
 /// Destination label in metrics and logs.
 pub const NAME: &str = "cloudwatch_logs";
@@ -104,12 +104,11 @@ pub fn stream_name(record: &StreamRecord) -> String {
 /// The CloudWatch Logs sink.
 pub struct CloudWatchLogs {
     rt: Arc<AwsRuntime>,
-    groups: Vec<LogGroupTarget>,
-    trail_group: Vec<Option<u16>>,
+    groups: Targets<LogGroupTarget>,
     clients: HashMap<String, Client>,
     /// Streams created (or found) by this process.
     ready: HashSet<(u16, String)>,
-    quarantine: Arc<Quarantine>,
+    skips: Skips,
     metrics: Arc<Metrics>,
 }
 
@@ -121,25 +120,16 @@ impl CloudWatchLogs {
         quarantine: Arc<Quarantine>,
         metrics: Arc<Metrics>,
     ) -> Option<Self> {
-        let mut groups: Vec<LogGroupTarget> = Vec::new();
-        let trail_group = trails
-            .iter()
-            .map(|t| {
-                let g = t.log_group.as_ref()?;
-                let id = groups.iter().position(|x| x == g).unwrap_or_else(|| {
-                    groups.push(g.clone());
-                    groups.len() - 1
-                });
-                u16::try_from(id).ok()
-            })
-            .collect();
-        (!groups.is_empty()).then(|| Self {
+        Some(Self {
             rt,
-            groups,
-            trail_group,
+            groups: Targets::new(trails, |t| t.log_group.as_ref())?,
             clients: HashMap::new(),
             ready: HashSet::new(),
-            quarantine,
+            skips: Skips {
+                destination: NAME,
+                quarantine,
+                metrics: metrics.clone(),
+            },
             metrics,
         })
     }
@@ -152,14 +142,8 @@ impl CloudWatchLogs {
     }
 
     fn skip(&self, record: &StreamRecord, why: Skip, detail: &str) {
-        self.metrics.stream_skipped(NAME, why.reason());
-        let group = &self.groups[record.target as usize].name;
-        let origin = Origin {
-            source: format!("{NAME}:{group}"),
-            position: format!("seq {}", record.seq),
-        };
-        self.quarantine
-            .put_skipped(why.reason(), detail, &origin, &record.bytes);
+        let group = &self.groups.of(record).name;
+        self.skips.skip(record, why.reason(), group, detail);
     }
 
     /// One PutLogEvents call, creating the group and stream when missing. Returns the indices
@@ -170,7 +154,7 @@ impl CloudWatchLogs {
         stream: &str,
         events: Vec<InputLogEvent>,
     ) -> Result<Vec<(usize, Skip)>, DestinationError> {
-        let group = self.groups[target as usize].clone();
+        let group = self.groups.list[target as usize].clone();
         let client = self.client(&group.region);
         let what = format!("PutLogEvents {}/{stream}", group.name);
         let n = events.len();
@@ -265,7 +249,7 @@ impl Sink for CloudWatchLogs {
     }
 
     fn target(&self, trail: usize) -> Option<u16> {
-        self.trail_group.get(trail).copied().flatten()
+        self.groups.of_trail(trail)
     }
 
     fn send(&mut self, batch: &mut Vec<StreamRecord>) -> Result<(), DestinationError> {
@@ -331,11 +315,7 @@ impl Sink for CloudWatchLogs {
                 start = end;
             }
         }
-        let mut k = 0;
-        batch.retain(|_| {
-            k += 1;
-            !done[k - 1]
-        });
+        keep_undone(batch, &done);
         result
     }
 }

@@ -25,8 +25,8 @@ use super::aws::{AwsRuntime, classify};
 use crate::config::{EventBusTarget, TrailStreams};
 use crate::deliver::DestinationError;
 use crate::metrics::Metrics;
-use crate::quarantine::{Origin, Quarantine};
-use crate::stream::{Sink, StreamRecord};
+use crate::quarantine::Quarantine;
+use crate::stream::{Sink, Skips, StreamRecord, Targets, keep_undone};
 
 /// Destination label in metrics and logs.
 pub const NAME: &str = "eventbridge";
@@ -89,10 +89,9 @@ struct Head<'a> {
 /// The EventBridge sink.
 pub struct EventBridge {
     rt: Arc<AwsRuntime>,
-    buses: Vec<EventBusTarget>,
-    trail_bus: Vec<Option<u16>>,
+    buses: Targets<EventBusTarget>,
     clients: HashMap<String, Client>,
-    quarantine: Arc<Quarantine>,
+    skips: Skips,
     metrics: Arc<Metrics>,
 }
 
@@ -110,24 +109,15 @@ impl EventBridge {
         quarantine: Arc<Quarantine>,
         metrics: Arc<Metrics>,
     ) -> Option<Self> {
-        let mut buses: Vec<EventBusTarget> = Vec::new();
-        let trail_bus = trails
-            .iter()
-            .map(|t| {
-                let b = t.event_bus.as_ref()?;
-                let id = buses.iter().position(|x| x == b).unwrap_or_else(|| {
-                    buses.push(b.clone());
-                    buses.len() - 1
-                });
-                u16::try_from(id).ok()
-            })
-            .collect();
-        (!buses.is_empty()).then(|| Self {
+        Some(Self {
             rt,
-            buses,
-            trail_bus,
+            buses: Targets::new(trails, |t| t.event_bus.as_ref())?,
             clients: HashMap::new(),
-            quarantine,
+            skips: Skips {
+                destination: NAME,
+                quarantine,
+                metrics: metrics.clone(),
+            },
             metrics,
         })
     }
@@ -140,17 +130,12 @@ impl EventBridge {
     }
 
     fn skip(&self, record: &StreamRecord, reason: &'static str, detail: &str) {
-        self.metrics.stream_skipped(NAME, reason);
-        let origin = Origin {
-            source: format!("{NAME}:{}", self.buses[record.target as usize].bus),
-            position: format!("seq {}", record.seq),
-        };
-        self.quarantine
-            .put_skipped(reason, detail, &origin, &record.bytes);
+        self.skips
+            .skip(record, reason, &self.buses.of(record).bus, detail);
     }
 
     fn entry(&self, index: usize, record: &StreamRecord) -> Entry {
-        let bus = &self.buses[record.target as usize];
+        let bus = self.buses.of(record);
         let detail = String::from_utf8_lossy(&record.bytes).into_owned();
         let head: Option<Head> = serde_json::from_str(&detail).ok();
         let (event_type, event_source) = head.as_ref().map_or((None, None), |h| {
@@ -176,12 +161,12 @@ impl Sink for EventBridge {
     }
 
     fn target(&self, trail: usize) -> Option<u16> {
-        self.trail_bus.get(trail).copied().flatten()
+        self.buses.of_trail(trail)
     }
 
     fn send(&mut self, batch: &mut Vec<StreamRecord>) -> Result<(), DestinationError> {
         let mut done = vec![false; batch.len()];
-        let mut by_bus: Vec<Vec<Entry>> = (0..self.buses.len()).map(|_| Vec::new()).collect();
+        let mut by_bus: Vec<Vec<Entry>> = (0..self.buses.list.len()).map(|_| Vec::new()).collect();
         for (i, r) in batch.iter().enumerate() {
             if r.bytes.len() > MAX_RECORD_BYTES {
                 let detail = format!(
@@ -196,7 +181,7 @@ impl Sink for EventBridge {
         }
         let mut error: Option<DestinationError> = None;
         for (bus, entries) in by_bus.into_iter().enumerate() {
-            let region = self.buses[bus].region.clone();
+            let region = self.buses.list[bus].region.clone();
             let client = self.client(&region);
             let mut calls: Vec<Vec<Entry>> = Vec::new();
             let mut size = 0;
@@ -215,7 +200,7 @@ impl Sink for EventBridge {
                 }
             }
             for call in calls {
-                let what = format!("PutEvents {}", self.buses[bus].bus);
+                let what = format!("PutEvents {}", self.buses.list[bus].bus);
                 let request = client
                     .put_events()
                     .set_entries(Some(call.iter().map(|e| e.entry.clone()).collect()))
@@ -265,11 +250,7 @@ impl Sink for EventBridge {
                 self.metrics.delivered_to(NAME, sent);
             }
         }
-        let mut k = 0;
-        batch.retain(|_| {
-            k += 1;
-            !done[k - 1]
-        });
+        keep_undone(batch, &done);
         match error {
             Some(e) => Err(e),
             None if batch.is_empty() => Ok(()),

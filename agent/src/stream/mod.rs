@@ -16,6 +16,9 @@
 //! * a stream new to a data dir starts with the records accepted from then on.
 
 mod cursor;
+mod targets;
+
+pub use targets::{Skips, Targets, keep_undone};
 
 use std::path::PathBuf;
 use std::sync::Arc;
