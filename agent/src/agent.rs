@@ -271,6 +271,8 @@ impl Agent {
             metrics: metrics.clone(),
             wal: recovered.handle,
             budget,
+            disk_limit: config.disk_limit_mb.saturating_mul(1024 * 1024),
+            disk_waiting: AtomicBool::new(false),
         });
         let stop_sources = Arc::new(AtomicBool::new(false));
         let agent = Agent {

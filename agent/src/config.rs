@@ -57,7 +57,8 @@ pub struct Config {
     /// Memory budget for records in flight, in MiB.
     #[serde(default = "default_memory_limit_mb")]
     pub memory_limit_mb: u64,
-    /// Disk budget for data accepted but not yet delivered (WAL + staged files), in MiB.
+    /// Disk budget for the write-ahead log (records accepted and not yet delivered everywhere),
+    /// in MiB: past it, intake waits as when the memory budget is full.
     #[serde(default = "default_disk_limit_mb")]
     pub disk_limit_mb: u64,
     #[serde(default)]

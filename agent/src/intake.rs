@@ -6,7 +6,8 @@
 //!   source), answer 503 (HTTP), or time out with BUSY (C ABI). Memory therefore stays bounded
 //!   whatever the input rate or destination speed.
 //! * [`Intake::spool`] appends accepted records to the WAL; the returned ticket tells when they
-//!   are durable.
+//!   are durable. While the WAL holds more than `disk_limit_mb` (a destination is far behind),
+//!   spooling waits exactly like a full memory budget: disk use stays bounded too.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -83,7 +84,7 @@ impl Budget {
 /// Why a batch could not be spooled.
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
-    #[error("memory budget full; retry later")]
+    #[error("memory or disk budget full; retry later")]
     Busy,
     #[error(transparent)]
     Wal(#[from] WalError),
@@ -97,6 +98,10 @@ pub struct Intake {
     pub metrics: Arc<Metrics>,
     pub wal: WalHandle,
     pub budget: Arc<Budget>,
+    /// Largest WAL size (bytes) at which new records are still spooled.
+    pub disk_limit: u64,
+    /// Set while spooling waits for the WAL to shrink (logged once per episode).
+    pub disk_waiting: std::sync::atomic::AtomicBool,
 }
 
 impl Intake {
@@ -138,6 +143,9 @@ impl Intake {
         timeout: Option<Duration>,
     ) -> Result<u64, IntakeError> {
         let bytes: u64 = records.iter().map(|r| r.bytes.len() as u64).sum();
+        if !records.is_empty() && !self.wait_for_disk(timeout) {
+            return Err(IntakeError::Busy);
+        }
         if !self.budget.acquire(bytes, timeout) {
             return Err(IntakeError::Busy);
         }
@@ -152,6 +160,35 @@ impl Intake {
                 Err(e.into())
             }
         }
+    }
+}
+
+impl Intake {
+    /// Waits until the WAL is below the disk limit (false on timeout).
+    fn wait_for_disk(&self, timeout: Option<Duration>) -> bool {
+        let over = || self.metrics.wal_bytes.load(Relaxed) >= self.disk_limit;
+        if !over() {
+            if self.disk_waiting.swap(false, Relaxed) {
+                tracing::info!("write-ahead log back under disk_limit_mb; intake resumes");
+            }
+            return true;
+        }
+        self.metrics.busy.fetch_add(1, Relaxed);
+        if !self.disk_waiting.swap(true, Relaxed) {
+            tracing::warn!(
+                wal_bytes = self.metrics.wal_bytes.load(Relaxed),
+                limit = self.disk_limit,
+                "write-ahead log over disk_limit_mb (a destination is behind); intake waits"
+            );
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        while over() {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        true
     }
 }
 

@@ -432,3 +432,47 @@ def test_streams_resume_after_kill_9(make_agent, moto):
     assert set(cwl) == set(records)
     details = check_event_envelopes(events.drain())
     assert details == collections.Counter(canonical(r) for r in records)
+
+
+def test_disk_limit_holds_intake_while_a_stream_is_down(make_agent, moto):
+    """CloudWatch Logs refuses every call (throttled) while ~100 MB of records arrive: the WAL
+    cannot be released past the stream's cursor, so once it holds `disk_limit_mb` (64) intake
+    waits (busy counted, a warning logged) instead of filling the disk. When CloudWatch Logs
+    answers again, the stream catches up, the WAL shrinks, intake resumes, and every record
+    reaches both the log files and CloudWatch Logs."""
+    port = int(moto.rsplit(":", 1)[1])
+    proxy = FaultyJsonProxy(port, throttle={"PutLogEvents": 10**9})
+    try:
+        group = unique("ct-disk")
+        agent = make_agent("disk", aws={}, local_root=True, top={"disk_limit_mb": 64},
+                           env={"AWS_ENDPOINT_URL": moto,
+                                "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": proxy.endpoint},
+                           trails=[{"name": "main", "s3_bucket_name": "audit-logs",
+                                    "cloud_watch_logs_log_group_arn":
+                                        f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:{group}"}])
+        base = recent_records(1, span_hours=1)[0]
+        pad = b',"additionalEventData":{"pad":"' + b"q" * 1200 + b'"}}'
+        records = [base[:-1].replace(b'"n":0', b'"n":%d' % i).replace(
+            b'"eventID":"00000000-0000-4000-8000-000000000001"',
+            b'"eventID":"%s"' % str(uuid.UUID(int=i + 1, version=4)).encode()) + pad
+            for i in range(80_000)]
+        assert len(set(records)) == len(records)
+        (agent.root / "in" / "a.jsonl").write_bytes(b"".join(r + b"\n" for r in records))
+        agent.start()
+        wait_until(lambda: "write-ahead log over disk_limit_mb" in agent.full_log(), 120,
+                   what="intake held at the disk limit")
+        m = agent.metrics()
+        held = m["opentrail_records_accepted_total"]
+        assert held < len(records), m
+        assert m["opentrail_wal_bytes"] >= 64 * 2**20 and m["opentrail_busy_total"] >= 1, m
+        time.sleep(2)
+        assert agent.metrics()["opentrail_records_accepted_total"] == held
+
+        proxy.throttle["PutLogEvents"] = 0
+        settle_streams(agent, len(records), len(records), 0, timeout=240)
+        assert "intake resumes" in agent.full_log()
+        assert agent.stop(signal.SIGTERM) == 0, agent.log()
+    finally:
+        proxy.close()
+    cwl = collections.Counter(msg for _, _, msg in log_events(moto, group))
+    assert set(cwl) == set(records)
