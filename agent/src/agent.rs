@@ -47,6 +47,8 @@ pub enum AgentError {
     Batch(#[from] crate::batch::BatchError),
     #[error("cannot set up delivery: {0}")]
     Delivery(destination::BuildError),
+    #[error("cannot set up log file validation: {0}")]
+    Digest(#[from] crate::digest::DigestError),
     #[error("cannot listen on {addr}: {error}")]
     Listen {
         addr: SocketAddr,
@@ -95,6 +97,8 @@ pub struct Agent {
     closed: AtomicBool,
     grace_ms: Arc<AtomicU64>,
     threads: Mutex<Threads>,
+    /// Digest keys and delivery status, shared with the control-plane API.
+    digest: Arc<crate::digest::Shared>,
     _lock: File,
 }
 
@@ -141,6 +145,10 @@ impl Agent {
 
         let destinations: Vec<Arc<dyn Destination>> =
             destination::build(&config).map_err(AgentError::Delivery)?;
+        let digest = Arc::new(
+            crate::digest::Shared::open(&data_dir).map_err(|e| AgentError::Digest(e.into()))?,
+        );
+        let dest_count = destinations.len();
         let mut dest_queues = Vec::new();
         let mut threads = Threads::default();
         for (i, dest) in destinations.into_iter().enumerate() {
@@ -177,6 +185,14 @@ impl Agent {
             destinations: dest_queues,
             compression_threads,
             pending_limit: (budget_bytes / 2) as usize,
+            digester: crate::digest::Digester::open(
+                &data_dir,
+                router.trails(),
+                config.account_id.as_deref(),
+                digest.clone(),
+                dest_count,
+                chrono::Utc::now().timestamp(),
+            )?,
         };
         let (mut batcher, replay_from) = Batcher::recover(parts)?;
         let mut replayed = 0u64;
@@ -260,6 +276,7 @@ impl Agent {
             closed: AtomicBool::new(false),
             grace_ms,
             threads: Mutex::new(threads),
+            digest,
             _lock: lock,
         };
         if let Err(e) = agent.start_sources() {
@@ -341,6 +358,10 @@ impl Agent {
                 }),
             );
             http_routes.push((listen, router));
+        }
+        if let Some(listen) = self.config.api.listen {
+            let api = crate::api::Api::new(&self.config, self.digest.clone());
+            http_routes.push((listen, crate::api::router(Arc::new(api))));
         }
         if http_routes.is_empty() {
             return Ok(());
