@@ -21,6 +21,7 @@ pub mod file;
 pub mod keys;
 pub mod sign;
 pub mod state;
+pub mod validate;
 
 use std::collections::HashMap;
 use std::io::Write;
