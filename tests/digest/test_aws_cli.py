@@ -12,7 +12,7 @@ import time
 from awshelpers import client, create_bucket, unique
 from helpers import wait_until
 from digesthelpers import (ARN, DigestAgent, digest_json, iso, records, run_aws_validate,
-                           wait_covered)
+                           run_opentrail_validate, wait_covered)
 
 FILES = 4
 
@@ -84,6 +84,10 @@ def test_aws_cli_validates_and_detects_tampering(tmp_path, moto, agents):
     assert f"{n}/{n} digest files valid" in out, out
     assert f"{FILES}/{FILES} log files valid" in out, out
     assert f"Validating log files for trail {ARN}" in out
+    # Our own validator, on S3, agrees.
+    rc, out2, err2 = run_opentrail_validate(agent, start, end)
+    assert rc == 0, (out2, err2)
+    assert f"{n}/{n} digest files valid" in out2 and f"{FILES}/{FILES} log files valid" in out2
 
     # Pick what to tamper with: two logs, and two digests that list no file (so their logs'
     # checks are not hidden behind an invalid digest).
@@ -98,6 +102,10 @@ def test_aws_cli_validates_and_detects_tampering(tmp_path, moto, agents):
     assert line("Log file", bucket, deleted, "INVALID: not found") in err, err
     assert line("Log file", bucket, altered, "INVALID: hash value doesn't match") in err, err
     assert f"{FILES - 2}/{FILES} log files valid, 2/{FILES} log files INVALID" in out, out
+    rc, out2, err2 = run_opentrail_validate(agent, start, end)
+    assert rc == 1, (out2, err2)
+    assert line("Log file", bucket, deleted, "INVALID: not found") in err2, err2
+    assert line("Log file", bucket, altered, "INVALID: hash value doesn't match") in err2, err2
 
     # Alter one digest (same metadata, different content).
     changed = empty[0]
@@ -115,6 +123,10 @@ def test_aws_cli_validates_and_detects_tampering(tmp_path, moto, agents):
     assert rc == 1, (out, err)
     for k in (changed, stripped):
         assert line("Digest file", bucket, k, "INVALID: signature verification failed") in err, err
-    assert f"{n - 2}/{n} digest files valid, 2/{n} digest files INVALID" in out, (
-        out, err, digest_keys, list_keys(s3, bucket, "CloudTrail-Digest"))
+    assert f"{n - 2}/{n} digest files valid, 2/{n} digest files INVALID" in out, out
+    rc, out2, err2 = run_opentrail_validate(agent, start, end)
+    assert rc == 1, (out2, err2)
+    for k in (changed, stripped):
+        assert line("Digest file", bucket, k, "INVALID: signature verification failed") in err2
+    assert f"{n - 2}/{n} digest files valid, 2/{n} digest files INVALID" in out2, out2
     assert agent.stop(signal.SIGTERM) == 0, agent.log()
