@@ -716,6 +716,9 @@ impl Batcher {
         m.sealed = self.sealed.values().cloned().collect();
         m.sealed.sort_by_key(|s| s.id);
         retry_io("save batcher checkpoint", || m.save(&self.manifest_path));
+        self.parts
+            .digester
+            .checkpoint_saved(|id| m.sealed.iter().any(|s| s.id == id));
         self.manifest_dirty = false;
         for id in std::mem::take(&mut self.garbage) {
             let _ = std::fs::remove_file(self.staging_path(id));
@@ -763,6 +766,7 @@ impl Batcher {
                     .fetch_sub(s.records.min(m.records_pending.load(Relaxed)), Relaxed);
                 self.garbage.push(s.id);
                 self.parts.digester.delivered(
+                    s.id,
                     &s.trail,
                     &s.bucket,
                     &s.key,

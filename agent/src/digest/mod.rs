@@ -245,7 +245,6 @@ impl Digester {
             period_end: now + interval,
             previous: None,
             files: Vec::new(),
-            last_listed: Vec::new(),
         });
         self.dirty = true;
         self.state.chains.len() - 1
@@ -327,9 +326,11 @@ impl Digester {
         }
     }
 
-    /// A log file was confirmed by every destination at `now`.
+    /// Log file `id` (the batcher's) was confirmed by every destination at `now`.
+    #[allow(clippy::too_many_arguments)]
     pub fn delivered(
         &mut self,
+        id: u64,
         trail: &str,
         bucket: &str,
         key: &str,
@@ -346,11 +347,12 @@ impl Digester {
         }
         // Close any period that ended before this delivery first.
         self.tick(now, queues);
-        let i = self.chain(trail, &hash.account, &hash.region, now);
-        let c = &mut self.state.chains[i];
-        if c.files.iter().any(|f| f.key == key) || c.last_listed.iter().any(|k| k == key) {
+        if self.state.recorded.contains(&id) {
             return;
         }
+        self.state.recorded.push(id);
+        let i = self.chain(trail, &hash.account, &hash.region, now);
+        let c = &mut self.state.chains[i];
         c.files.push(DeliveredLog {
             bucket: bucket.to_string(),
             key: key.to_string(),
@@ -400,6 +402,16 @@ impl Digester {
             }
         }
         self.flush_emitted(emitted, queues);
+    }
+
+    /// The batcher saved a checkpoint naming `still_sealed` (ids) as sealed: recorded files it
+    /// no longer names will not be confirmed again, so they need no remembering.
+    pub fn checkpoint_saved(&mut self, still_sealed: impl Fn(u64) -> bool) {
+        let before = self.state.recorded.len();
+        self.state.recorded.retain(|&id| still_sealed(id));
+        if self.state.recorded.len() != before {
+            self.dirty = true;
+        }
     }
 
     /// True when no digest waits for a destination.
@@ -504,7 +516,7 @@ impl Digester {
         let bucket = trail.bucket.clone();
         self.state.next_id += 1;
         let c = &mut self.state.chains[i];
-        c.last_listed = c.files.drain(..).map(|f| f.key).collect();
+        c.files.clear();
         c.previous = Some(Link {
             bucket,
             key,
@@ -525,4 +537,195 @@ fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut f = std::fs::File::create(path)?;
     f.write_all(bytes)?;
     f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deliver::Destination;
+    use crate::destination::LocalDestination;
+    use crate::record::Region;
+
+    const ACCOUNT: &str = "123456789012";
+    const T0: i64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+
+    fn trail(interval: u64) -> Trail {
+        Trail {
+            name: "main".into(),
+            home_region: Region::parse("us-east-1").expect("region"),
+            bucket: "audit-logs".into(),
+            prefix: String::new(),
+            multi_region: false,
+            include_global: true,
+            delivery_interval_secs: 300,
+            gzip_level: 6,
+            max_file_bytes: 50_000_000,
+            digest_interval_secs: Some(interval),
+        }
+    }
+
+    /// Delivers every queued digest to `dest` and confirms it.
+    fn deliver(
+        rx: &crossbeam_channel::Receiver<SealedFile>,
+        dest: &LocalDestination,
+        d: &mut Digester,
+    ) -> Vec<DigestBody> {
+        let mut out = Vec::new();
+        while let Ok(f) = rx.try_recv() {
+            dest.put_file(&f).expect("put digest");
+            d.confirmed(f.id, 0);
+            let gz = std::fs::read(dest.object_path(&f.bucket, &f.key).expect("path"))
+                .expect("read digest");
+            let mut raw = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut raw)
+                .expect("gunzip");
+            out.push(serde_json::from_slice(&raw).expect("digest json"));
+        }
+        out
+    }
+
+    #[test]
+    fn chains_across_periods_restarts_and_gaps_and_validate() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (data, root) = (dir.path().join("data"), dir.path().join("out"));
+        let dest = LocalDestination::new(&root, &data).expect("dest");
+        let shared = Arc::new(Shared::open(&data).expect("keys"));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let queues = vec![tx];
+        let trails = [trail(60)];
+        let open = |now| {
+            Digester::open(&data, &trails, Some(ACCOUNT), shared.clone(), 1, now).expect("open")
+        };
+
+        // One log file, delivered at T0+10 (confirmed twice, as after a crash).
+        let raw = br#"{"Records":[{"eventTime":"2026-01-01T00:00:05Z"}]}"#;
+        let staged = dir.path().join("log.gz");
+        std::fs::write(&staged, file::gzip(raw).expect("gzip")).expect("stage");
+        let log_key = "AWSLogs/123456789012/CloudTrail/us-east-1/2026/01/01/123456789012_CloudTrail_us-east-1_20260101T0000Z_AbCdEfGh12345678.json.gz";
+        let log = SealedFile {
+            id: 1,
+            path: staged,
+            bucket: "audit-logs".into(),
+            key: log_key.into(),
+            records: 1,
+            bytes: 0,
+            metadata: Default::default(),
+        };
+        dest.put_file(&log).expect("put log");
+        let hash = LogHash {
+            account: ACCOUNT.into(),
+            region: "us-east-1".into(),
+            sha256: sign::sha256_hex(raw),
+            oldest: Some(T0 + 5),
+            newest: Some(T0 + 5),
+        };
+        let mut d = open(T0);
+        d.delivered(
+            1,
+            "main",
+            "audit-logs",
+            log_key,
+            Some(&hash),
+            T0 + 10,
+            &queues,
+        );
+        d.delivered(
+            1,
+            "main",
+            "audit-logs",
+            log_key,
+            Some(&hash),
+            T0 + 11,
+            &queues,
+        );
+        d.tick(T0 + 59, &queues);
+        assert!(deliver(&rx, &dest, &mut d).is_empty(), "period not over");
+        d.tick(T0 + 130, &queues);
+        let got = deliver(&rx, &dest, &mut d);
+        assert_eq!(got.len(), 2, "the period with the file and an empty one");
+        assert_eq!(got[0].log_files.len(), 1);
+        assert_eq!(got[0].log_files[0].hash_value, hash.sha256);
+        assert_eq!(
+            got[0].oldest_event_time.as_deref(),
+            Some("2026-01-01T00:00:05Z")
+        );
+        assert_eq!(got[0].previous_digest_signature, None);
+        assert_eq!(
+            (
+                got[0].digest_start_time.as_str(),
+                got[0].digest_end_time.as_str()
+            ),
+            ("2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z")
+        );
+        assert!(got[1].log_files.is_empty() && got[1].newest_event_time.is_none());
+        assert_eq!(
+            got[1].previous_digest_s3_object.as_deref(),
+            Some(got[0].digest_s3_object.as_str())
+        );
+        assert_eq!(
+            got[1].previous_digest_hash_value,
+            Some(sign::sha256_hex(&got[0].to_bytes()))
+        );
+        // Restart inside the open period: the chain continues. The file is confirmed again
+        // (the batcher's checkpoint still named it): not listed twice.
+        drop(d);
+        let mut d = open(T0 + 150);
+        d.delivered(
+            1,
+            "main",
+            "audit-logs",
+            log_key,
+            Some(&hash),
+            T0 + 151,
+            &queues,
+        );
+        assert!(d.state.chains[0].files.is_empty());
+        d.checkpoint_saved(|id| id == 1);
+        assert_eq!(d.state.recorded, vec![1], "still named by the checkpoint");
+        d.checkpoint_saved(|_| false);
+        assert!(d.state.recorded.is_empty());
+        d.tick(T0 + 180, &queues);
+        let got3 = deliver(&rx, &dest, &mut d);
+        assert_eq!(got3.len(), 1);
+        assert_eq!(
+            got3[0].previous_digest_s3_object.as_deref(),
+            Some(got[1].digest_s3_object.as_str())
+        );
+
+        // Restart after a gap: the overdue period is written, then a new chain starts.
+        drop(d);
+        let mut d = open(T0 + 400);
+        d.redispatch(&queues);
+        let overdue = deliver(&rx, &dest, &mut d);
+        assert_eq!(overdue.len(), 1);
+        assert_eq!(overdue[0].digest_end_time, "2026-01-01T00:04:00Z");
+        d.tick(T0 + 460, &queues);
+        let fresh = deliver(&rx, &dest, &mut d);
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(fresh[0].previous_digest_signature, None, "a new chain");
+        assert_eq!(fresh[0].digest_start_time, "2026-01-01T00:06:40Z");
+        assert!(d.idle());
+
+        // Every digest and the log validate; signatures were stored as metadata.
+        let store = validate::LocalStore::new(root.clone(), data.clone());
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let t = trail(60);
+        let req = validate::Request {
+            trail: &t,
+            arn: "arn".into(),
+            start: T0,
+            end: T0 + 1000,
+            verbose: true,
+        };
+        let summary = validate::Validator::new(&store, &shared.keys, &mut out, &mut err)
+            .run(&req)
+            .expect("validate");
+        let (out, err) = (String::from_utf8_lossy(&out), String::from_utf8_lossy(&err));
+        assert!(summary.ok(), "{out}\n{err}");
+        assert_eq!((summary.digests_valid, summary.logs_valid), (5, 1), "{out}");
+        assert!(
+            out.contains("5/5 digest files valid\n1/1 log files valid\n"),
+            "{out}"
+        );
+    }
 }

@@ -49,10 +49,6 @@ pub struct Chain {
     pub previous: Option<Link>,
     /// Files delivered in the open period.
     pub files: Vec<DeliveredLog>,
-    /// Keys listed by the last digest: a delivery confirmed again after a crash (the batcher's
-    /// checkpoint lagging this state) is not listed twice.
-    #[serde(default)]
-    pub last_listed: Vec<String>,
 }
 
 /// A digest written and signed, not yet confirmed by every destination.
@@ -75,6 +71,11 @@ pub struct State {
     pub next_id: u64,
     pub chains: Vec<Chain>,
     pub outbox: Vec<Outgoing>,
+    /// Batcher ids of files recorded here that the batcher's saved checkpoint may still name as
+    /// sealed: a delivery confirmed again after a crash is not recorded twice. Cleared once the
+    /// checkpoint is saved (ids are never reused).
+    #[serde(default)]
+    pub recorded: Vec<u64>,
 }
 
 impl State {
