@@ -6,7 +6,7 @@
 //! overlap]`, so windows of consecutive keys overlap and every old key stays listed (for the
 //! digests it signed) by `ListPublicKeys`. Keys are never deleted.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -85,6 +85,9 @@ pub struct KeyStore {
     dir: PathBuf,
     rotation: i64,
     regions: Mutex<BTreeMap<String, Vec<Arc<SigningKey>>>>,
+    /// One lock per region, held while a key for it is generated (seconds of CPU), so that
+    /// generation never blocks readers or other regions, and happens once.
+    generating: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 impl KeyStore {
@@ -98,6 +101,7 @@ impl KeyStore {
             dir: dir.to_path_buf(),
             rotation: rotation.max(60),
             regions: Mutex::new(BTreeMap::new()),
+            generating: Mutex::new(HashMap::new()),
         };
         let entries = std::fs::read_dir(dir).map_err(|error| KeyError::Io {
             path: dir.to_path_buf(),
@@ -125,20 +129,19 @@ impl KeyStore {
     /// and saved when the region has none or its newest one is due for rotation; a time before
     /// the newest key takes the key whose window holds it.
     pub fn active(&self, region: &str, at: i64) -> Result<Arc<SigningKey>, KeyError> {
-        let mut regions = self.regions.lock();
-        let keys = regions.entry(region.to_string()).or_default();
-        if let Some(newest) = keys.last() {
-            if at >= newest.valid_from && at < newest.valid_from + self.rotation {
-                return Ok(newest.clone());
-            }
-            if at < newest.valid_from {
-                let holder = keys
-                    .iter()
-                    .rev()
-                    .find(|k| k.valid_from <= at && at <= k.valid_to)
-                    .unwrap_or(newest);
-                return Ok(holder.clone());
-            }
+        if let Some(key) = self.current(region, at) {
+            return Ok(key);
+        }
+        let gen_lock = self
+            .generating
+            .lock()
+            .entry(region.to_string())
+            .or_default()
+            .clone();
+        let _generating = gen_lock.lock();
+        // Another caller may have made it meanwhile.
+        if let Some(key) = self.current(region, at) {
+            return Ok(key);
         }
         let private =
             RsaPrivateKey::new(&mut rsa::rand_core::OsRng, BITS).map_err(KeyError::Generate)?;
@@ -148,6 +151,8 @@ impl KeyStore {
             at,
             at + self.rotation + OVERLAP_SECS,
         )?);
+        let mut regions = self.regions.lock();
+        let keys = regions.entry(region.to_string()).or_default();
         keys.push(key.clone());
         if let Err(e) = save_region(&self.dir.join(format!("{region}.json")), keys) {
             keys.pop();
@@ -155,6 +160,45 @@ impl KeyStore {
         }
         tracing::info!(region, fingerprint = %key.fingerprint, "new digest signing key");
         Ok(key)
+    }
+
+    /// The key that signs in `region` at `at` without making one; `None` when one is due.
+    fn current(&self, region: &str, at: i64) -> Option<Arc<SigningKey>> {
+        let regions = self.regions.lock();
+        let keys = regions.get(region)?;
+        let newest = keys.last()?;
+        if at >= newest.valid_from && at < newest.valid_from + self.rotation {
+            return Some(newest.clone());
+        }
+        if at < newest.valid_from {
+            let holder = keys
+                .iter()
+                .rev()
+                .find(|k| k.valid_from <= at && at <= k.valid_to)
+                .unwrap_or(newest);
+            return Some(holder.clone());
+        }
+        None
+    }
+
+    /// Makes `region`'s key ahead of need, on a background thread, if it has none valid now
+    /// (key generation takes a second or more; signing should not wait for it).
+    pub fn prepare(self: &Arc<Self>, region: &str) {
+        let now = chrono::Utc::now().timestamp();
+        if self.current(region, now).is_some() {
+            return;
+        }
+        let (store, region) = (self.clone(), region.to_string());
+        let spawned = std::thread::Builder::new()
+            .name("ot-digest-keygen".into())
+            .spawn(move || {
+                if let Err(e) = store.active(&region, now) {
+                    tracing::error!(%region, error = %e, "cannot make a digest signing key");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start key generation thread");
+        }
     }
 
     /// Every public key whose validity window overlaps `[from, to]`, in `region` or (`None`) in
@@ -304,5 +348,27 @@ mod tests {
         // Only the old key for an old range; nothing in another region.
         assert_eq!(store.public_keys(Some("us-east-1"), 0, 10_500).len(), 1);
         assert!(store.public_keys(Some("eu-west-1"), 0, i64::MAX).is_empty());
+    }
+
+    #[test]
+    fn prepare_makes_the_key_in_the_background() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = Arc::new(KeyStore::open(dir.path(), DEFAULT_ROTATION_SECS).expect("open"));
+        store.prepare("eu-west-1");
+        // `active` waits for the generation under way instead of making a second key.
+        let now = chrono::Utc::now().timestamp();
+        let key = store.active("eu-west-1", now).expect("key");
+        store.prepare("eu-west-1");
+        assert_eq!(
+            store.active("eu-west-1", now).expect("key").fingerprint,
+            key.fingerprint
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::time::Instant::now() < deadline
+            && store.public_keys(Some("eu-west-1"), 0, i64::MAX).len() != 1
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(store.public_keys(Some("eu-west-1"), 0, i64::MAX).len(), 1);
     }
 }

@@ -76,7 +76,7 @@ pub struct TrailStatus {
 
 /// What the digest writer shares with the control-plane API.
 pub struct Shared {
-    pub keys: KeyStore,
+    pub keys: Arc<KeyStore>,
     /// Unix seconds the agent started (`StartLoggingTime`).
     pub started: i64,
     status: Mutex<HashMap<String, TrailStatus>>,
@@ -86,10 +86,10 @@ impl Shared {
     /// Opens the key store under `<data_dir>/digest/keys`.
     pub fn open(data_dir: &Path) -> Result<Self, KeyError> {
         Ok(Self {
-            keys: KeyStore::open(
+            keys: Arc::new(KeyStore::open(
                 &data_dir.join("digest").join("keys"),
                 keys::DEFAULT_ROTATION_SECS,
-            )?,
+            )?),
             started: chrono::Utc::now().timestamp(),
             status: Mutex::new(HashMap::new()),
         })
@@ -237,6 +237,7 @@ impl Digester {
             return i;
         }
         let interval = self.interval(trail);
+        self.shared.keys.prepare(region);
         self.state.chains.push(Chain {
             trail: trail.to_string(),
             account: account.to_string(),
@@ -392,11 +393,13 @@ impl Digester {
         let mut emitted = Vec::new();
         for i in 0..self.state.chains.len() {
             let c = &self.state.chains[i];
-            if now <= c.period_start {
+            if now <= c.period_start && c.files.is_empty() {
                 continue;
             }
-            let next_end = c.period_end;
-            match self.emit(i, now, Some(next_end)) {
+            // A digest ends after it starts (and its key, dated by the end, is new).
+            let end = now.max(c.period_start + 1);
+            let next_end = c.period_end.max(end + 1);
+            match self.emit(i, end, Some(next_end)) {
                 Ok(o) => emitted.push(o),
                 Err(e) => tracing::error!(error = %e, "cannot write final digest"),
             }
