@@ -125,6 +125,9 @@ def main():
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "opentrail"))
     ap.add_argument("--workdir", default=None, help="where input and runs go (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep each run's data and output")
+    ap.add_argument("--seed", default=None,
+                    help="a folder copied into each run's folder first (e.g. one holding "
+                         "data/digest/keys, so digest runs measure signing, not key generation)")
     args = ap.parse_args()
     n = args.records
     if args.bytes:
@@ -145,7 +148,10 @@ def main():
         # searches past recently freed inodes when it allocates new ones (minutes after a large
         # delete), which would charge one run's clean-up to the next run's CPU time.
         workdir = os.path.join(base, f"run-{stamp}-{i}")
-        os.makedirs(workdir)
+        if args.seed:
+            shutil.copytree(args.seed, workdir)
+        else:
+            os.makedirs(workdir)
         workdirs.append(workdir)
         time.sleep(5 if i else 0)
         r = run_once(args.binary, input_path, n, workdir, args.config_extra, args.verify)

@@ -819,6 +819,7 @@ impl Batcher {
     fn on_tick(&mut self) -> Result<(), BatchError> {
         let now = chrono::Utc::now().timestamp();
         self.parts.digester.tick(now, &self.parts.destinations);
+        self.parts.digester.save_soon();
         let trails = self.parts.router.trails();
         let due: Vec<PartKey> = self
             .open

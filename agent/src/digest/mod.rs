@@ -24,7 +24,6 @@ pub mod state;
 pub mod validate;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -124,6 +123,10 @@ pub struct Digester {
     shared: Arc<Shared>,
     destinations: usize,
     dirty: bool,
+    /// When the state was last saved (saves after digest confirmations are batched).
+    saved_at: std::time::Instant,
+    /// Outbox files confirmed everywhere; deleted once a saved state no longer names them.
+    garbage: Vec<u64>,
 }
 
 impl Digester {
@@ -169,6 +172,8 @@ impl Digester {
             shared,
             destinations,
             dirty: true,
+            saved_at: std::time::Instant::now(),
+            garbage: Vec::new(),
         };
         // Digests written but not in the saved state were never handed out: drop them.
         let known: std::collections::HashSet<u64> = d.state.outbox.iter().map(|o| o.id).collect();
@@ -210,6 +215,10 @@ impl Digester {
                 d.chain(&t.name, account, &t.home_region, now);
             }
         }
+        crate::fsutil::sync_filesystem(&d.outbox).map_err(|error| DigestError::Io {
+            path: d.outbox.clone(),
+            error,
+        })?;
         d.save()?;
         Ok(d)
     }
@@ -317,7 +326,14 @@ impl Digester {
         if emitted.is_empty() {
             return;
         }
-        if let Err(e) = self.save() {
+        // One sync makes every digest just written durable, before the state names them.
+        let saved = crate::fsutil::sync_filesystem(&self.outbox)
+            .map_err(|error| DigestError::Io {
+                path: self.outbox.clone(),
+                error,
+            })
+            .and_then(|()| self.save());
+        if let Err(e) = saved {
             // Not handed out until the state naming them is saved (retried on the next call).
             tracing::error!(error = %e, "cannot save digest state; retrying");
             return;
@@ -380,10 +396,7 @@ impl Digester {
             });
             tracing::debug!(key = %o.key, "digest delivered");
             self.dirty = true;
-            // Deleted once a saved state no longer names it.
-            if self.save().is_ok() {
-                let _ = std::fs::remove_file(self.outbox_path(o.id));
-            }
+            self.garbage.push(o.id);
         }
     }
 
@@ -428,6 +441,15 @@ impl Digester {
         if self.dirty { self.save() } else { Ok(()) }
     }
 
+    /// Saves a changed state at most once a second (for changes that may wait: confirmations).
+    pub fn save_soon(&mut self) {
+        if self.dirty && self.saved_at.elapsed() >= std::time::Duration::from_secs(1) {
+            if let Err(e) = self.save() {
+                tracing::error!(error = %e, "cannot save digest state; retrying");
+            }
+        }
+    }
+
     fn save(&mut self) -> Result<(), DigestError> {
         self.state
             .save(&self.state_path)
@@ -436,6 +458,10 @@ impl Digester {
                 error,
             })?;
         self.dirty = false;
+        self.saved_at = std::time::Instant::now();
+        for id in std::mem::take(&mut self.garbage) {
+            let _ = std::fs::remove_file(self.outbox_path(id));
+        }
         Ok(())
     }
 
@@ -503,7 +529,7 @@ impl Digester {
         })?;
         let id = DIGEST_ID_BIT | self.state.next_id;
         let path = self.outbox_path(id);
-        write_synced(&path, &gz).map_err(|error| DigestError::Io {
+        std::fs::write(&path, &gz).map_err(|error| DigestError::Io {
             path: path.clone(),
             error,
         })?;
@@ -534,12 +560,6 @@ impl Digester {
         self.dirty = true;
         Ok(out)
     }
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::File::create(path)?;
-    f.write_all(bytes)?;
-    f.sync_all()
 }
 
 #[cfg(test)]
@@ -671,6 +691,7 @@ mod tests {
         );
         // Restart inside the open period: the chain continues. The file is confirmed again
         // (the batcher's checkpoint still named it): not listed twice.
+        d.save_if_dirty().expect("save");
         drop(d);
         let mut d = open(T0 + 150);
         d.delivered(
@@ -696,6 +717,7 @@ mod tests {
         );
 
         // Restart after a gap: the overdue period is written, then a new chain starts.
+        d.save_if_dirty().expect("save");
         drop(d);
         let mut d = open(T0 + 400);
         d.redispatch(&queues);
