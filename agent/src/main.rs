@@ -278,6 +278,12 @@ fn describe(cfg: &Config) -> String {
     if let Some(m) = cfg.metrics.listen {
         let _ = writeln!(s, "metrics: http://{m}/metrics");
     }
+    if let Some(a) = cfg.api.listen {
+        let _ = writeln!(
+            s,
+            "api: CloudTrail JSON 1.1 at http://{a}/ (no authentication yet)"
+        );
+    }
     let trails = cfg.trails();
     if trails.is_empty() {
         let _ = writeln!(
@@ -328,6 +334,13 @@ fn describe(cfg: &Config) -> String {
             t.max_file_bytes,
             t.gzip_level
         );
+        if let Some(secs) = t.digest_interval_secs {
+            let _ = writeln!(
+                s,
+                "trail {}: log file validation: a signed digest every {secs}s per account and region",
+                t.name
+            );
+        }
     }
     s
 }
