@@ -167,6 +167,9 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep each run's data and output")
     ap.add_argument("--s3", default=None,
                     help="deliver to S3 at this endpoint URL ('moto': start moto_server)")
+    ap.add_argument("--seed", default=None,
+                    help="a folder copied into each run's folder first (e.g. one holding "
+                         "data/digest/keys, so digest runs measure signing, not key generation)")
     args = ap.parse_args()
     moto = None
     if args.s3 == "moto":
@@ -210,7 +213,10 @@ def bench(args):
         # searches past recently freed inodes when it allocates new ones (minutes after a large
         # delete), which would charge one run's clean-up to the next run's CPU time.
         workdir = os.path.join(base, f"run-{stamp}-{i}")
-        os.makedirs(workdir)
+        if args.seed:
+            shutil.copytree(args.seed, workdir)
+        else:
+            os.makedirs(workdir)
         workdirs.append(workdir)
         time.sleep(5 if i else 0)
         r = run_once(args.binary, input_path, n, workdir, args.config_extra, args.verify,

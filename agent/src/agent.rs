@@ -49,6 +49,8 @@ pub enum AgentError {
     Batch(#[from] crate::batch::BatchError),
     #[error("cannot set up delivery: {0}")]
     Delivery(destination::BuildError),
+    #[error("cannot set up log file validation: {0}")]
+    Digest(#[from] crate::digest::DigestError),
     #[error("cannot listen on {addr}: {error}")]
     Listen {
         addr: SocketAddr,
@@ -99,6 +101,8 @@ pub struct Agent {
     /// Each record stream's progress (records below are delivered).
     stream_progress: Vec<Arc<AtomicU64>>,
     threads: Mutex<Threads>,
+    /// Digest keys and delivery status, shared with the control-plane API.
+    digest: Arc<crate::digest::Shared>,
     _lock: File,
 }
 
@@ -147,6 +151,10 @@ impl Agent {
 
         let destinations =
             destination::build(&config, &quarantine, &metrics).map_err(AgentError::Delivery)?;
+        let digest = Arc::new(
+            crate::digest::Shared::open(&data_dir).map_err(|e| AgentError::Digest(e.into()))?,
+        );
+        let dest_count = destinations.files.len();
         let mut dest_queues = Vec::new();
         let mut threads = Threads::default();
         let files: Vec<Arc<dyn Destination>> = destinations.files;
@@ -184,6 +192,14 @@ impl Agent {
             destinations: dest_queues,
             compression_threads,
             pending_limit: (budget_bytes / 2) as usize,
+            digester: crate::digest::Digester::open(
+                &data_dir,
+                router.trails(),
+                config.account_id.as_deref(),
+                digest.clone(),
+                dest_count,
+                chrono::Utc::now().timestamp(),
+            )?,
         };
         let (mut batcher, replay_from) = Batcher::recover(parts)?;
         let mut replayed = 0u64;
@@ -289,6 +305,7 @@ impl Agent {
                 .map(|s| s.delivered.clone())
                 .collect(),
             threads: Mutex::new(threads),
+            digest,
             _lock: lock,
         };
         if let Err(e) = agent.start_sources() {
@@ -370,6 +387,10 @@ impl Agent {
                 }),
             );
             http_routes.push((listen, router));
+        }
+        if let Some(listen) = self.config.api.listen {
+            let api = crate::api::Api::new(&self.config, self.digest.clone());
+            http_routes.push((listen, crate::api::router(Arc::new(api))));
         }
         if http_routes.is_empty() {
             return Ok(());

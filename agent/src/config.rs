@@ -83,6 +83,16 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub aws: AwsConfig,
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// `[api]`: the CloudTrail control-plane API (JSON 1.1).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address of the API server (loopback); off when unset.
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[aws]`: how the S3 destination and SNS notifications reach AWS. Credentials always come from
@@ -233,6 +243,13 @@ pub struct TrailConfig {
     /// EventBridge `source` is this prefix followed by the service (`s3` for
     /// `s3.amazonaws.com`). Default `opentrail.`; `aws.` is reserved by AWS.
     pub event_source_prefix: Option<String>,
+    /// Write signed digest files (log file integrity validation).
+    #[serde(default)]
+    pub enable_log_file_validation: bool,
+    /// Period of a digest file, in seconds (default `[trail_defaults] digest_interval_secs`).
+    pub digest_interval_secs: Option<u64>,
+    /// Sign digests with this KMS asymmetric key instead of a local key (not supported yet).
+    pub digest_signing_kms_key_id: Option<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -296,6 +313,8 @@ pub struct Trail {
     pub delivery_interval_secs: u64,
     pub gzip_level: u32,
     pub max_file_bytes: u64,
+    /// Digest period in seconds when log file validation is on.
+    pub digest_interval_secs: Option<u64>,
 }
 
 /// A CloudWatch Logs group a trail streams to (parsed from its ARN).
@@ -662,6 +681,19 @@ impl Config {
         if delivery_interval_secs == 0 {
             return Err(("delivery_interval_secs", "must be at least 1".into()));
         }
+        let digest_interval_secs = t
+            .digest_interval_secs
+            .unwrap_or(self.trail_defaults.digest_interval_secs);
+        if !(1..=86_400).contains(&digest_interval_secs) {
+            return Err(("digest_interval_secs", "must be between 1 and 86400".into()));
+        }
+        if t.digest_signing_kms_key_id.is_some() {
+            return Err((
+                "digest_signing_kms_key_id",
+                "KMS signing of digests is not supported yet; remove it to sign with a local key"
+                    .into(),
+            ));
+        }
         if !(1_048_576..=5_000_000_000).contains(&t.max_file_bytes) {
             return Err((
                 "max_file_bytes",
@@ -678,6 +710,7 @@ impl Config {
             delivery_interval_secs,
             gzip_level,
             max_file_bytes: t.max_file_bytes,
+            digest_interval_secs: t.enable_log_file_validation.then_some(digest_interval_secs),
         })
     }
 }

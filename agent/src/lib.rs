@@ -13,10 +13,12 @@
 //! See `ARCHITECTURE.md` for the invariants; the module docs state each part's.
 
 pub mod agent;
+pub mod api;
 pub mod batch;
 pub mod config;
 pub mod deliver;
 pub mod destination;
+pub mod digest;
 pub mod encode;
 pub mod fsutil;
 pub mod intake;

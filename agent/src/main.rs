@@ -1,7 +1,8 @@
-//! The `opentrail` binary: `run`, `check-config`, `--version`.
+//! The `opentrail` binary: `run`, `check-config`, `validate-logs`, `--version`.
 //!
 //! Exit codes: 0 success; 1 failure at run time (including a drain that did not finish within
-//! the grace period — the data stays spooled for the next start); 2 usage or configuration error.
+//! the grace period — the data stays spooled for the next start — and invalid log or digest
+//! files found by `validate-logs`); 2 usage or configuration error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,44 @@ enum Command {
         #[arg(long)]
         probe: bool,
     },
+    /// Check a trail's delivered log files against its signed digests (as
+    /// `aws cloudtrail validate-logs` does, plus digest chain continuity).
+    ValidateLogs {
+        /// Config file (TOML) of the agent that delivered the files.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Trail name.
+        #[arg(long)]
+        trail: String,
+        /// Start of the range (`2026-01-10T00:00:00Z`, or Unix seconds).
+        #[arg(long)]
+        start_time: String,
+        /// End of the range (default: now).
+        #[arg(long)]
+        end_time: Option<String>,
+        /// Print every valid file too.
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+/// Parses `2026-01-10T00:00:00Z` (RFC 3339, or without zone: UTC), a date, or Unix seconds.
+fn parse_time(s: &str) -> Option<i64> {
+    if let Ok(n) = s.parse::<i64>() {
+        return Some(n);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp());
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, f) {
+            return Some(t.and_utc().timestamp());
+        }
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp())
 }
 
 fn main() -> ExitCode {
@@ -83,6 +122,49 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::ValidateLogs {
+            config,
+            trail,
+            start_time,
+            end_time,
+            verbose,
+        } => {
+            let cfg = match Config::load(&config) {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    eprintln!("opentrail: invalid configuration: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let Some(start) = parse_time(&start_time) else {
+                eprintln!("opentrail: --start-time {start_time:?} is not a time");
+                return ExitCode::from(2);
+            };
+            let end = match end_time.as_deref().map(parse_time) {
+                None => chrono::Utc::now().timestamp(),
+                Some(Some(t)) => t,
+                Some(None) => {
+                    eprintln!("opentrail: --end-time is not a time");
+                    return ExitCode::from(2);
+                }
+            };
+            if end < start {
+                eprintln!("opentrail: --end-time is before --start-time");
+                return ExitCode::from(2);
+            }
+            match opentrail::digest::validate::validate_logs(&cfg, &trail, start, end, verbose) {
+                Ok(summary) if summary.ok() => ExitCode::SUCCESS,
+                Ok(_) => ExitCode::from(1),
+                Err(e @ opentrail::digest::validate::ValidateError::NoTrail(_)) => {
+                    eprintln!("opentrail: {e}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("opentrail: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         Command::Run { config } => {
             let cfg = match Config::load(&config) {
                 Ok(cfg) => cfg,
@@ -218,6 +300,12 @@ fn describe(cfg: &Config) -> String {
     if let Some(m) = cfg.metrics.listen {
         let _ = writeln!(s, "metrics: http://{m}/metrics");
     }
+    if let Some(a) = cfg.api.listen {
+        let _ = writeln!(
+            s,
+            "api: CloudTrail JSON 1.1 at http://{a}/ (no authentication yet)"
+        );
+    }
     let trails = cfg.trails();
     if trails.is_empty() {
         let _ = writeln!(
@@ -283,6 +371,13 @@ fn describe(cfg: &Config) -> String {
             t.max_file_bytes,
             t.gzip_level
         );
+        if let Some(secs) = t.digest_interval_secs {
+            let _ = writeln!(
+                s,
+                "trail {}: log file validation: a signed digest every {secs}s per account and region",
+                t.name
+            );
+        }
     }
     s
 }

@@ -66,6 +66,7 @@ mod tests {
             delivery_interval_secs: 300,
             gzip_level: 6,
             max_file_bytes: 50_000_000,
+            digest_interval_secs: None,
         }
     }
 

@@ -25,6 +25,11 @@ pub struct OpenEntry {
     pub records: u64,
     /// Unix seconds when the file received its first record.
     pub opened_at: i64,
+    /// Event time range of the durable records (trails with log file validation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest: Option<i64>,
 }
 
 /// A sealed file waiting for one or more destinations.
@@ -38,6 +43,9 @@ pub struct SealedEntry {
     pub bytes: u64,
     /// Indices of destinations that have not confirmed delivery.
     pub pending: Vec<usize>,
+    /// Hash and event times for the trail's digest (trails with log file validation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<crate::digest::LogHash>,
 }
 
 /// The whole checkpoint.

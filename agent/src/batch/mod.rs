@@ -62,6 +62,8 @@ pub struct BatcherParts {
     pub compression_threads: usize,
     /// Bytes of pending (uncompressed) data across partitions before the largest are flushed.
     pub pending_limit: usize,
+    /// Digest files for trails with log file validation (told about every delivered file).
+    pub digester: crate::digest::Digester,
 }
 
 /// Owner of all partition state.
@@ -93,6 +95,8 @@ pub struct Batcher {
     garbage: Vec<u64>,
     flushes: Vec<(u64, Vec<u64>, Sender<()>)>,
     route_buf: Vec<u16>,
+    /// Final digests were written (at shutdown).
+    digests_closed: bool,
 }
 
 /// Errors that stop the batcher.
@@ -192,6 +196,7 @@ impl Batcher {
             garbage: Vec::new(),
             flushes: Vec::new(),
             route_buf: Vec::new(),
+            digests_closed: false,
             parts,
         };
         let mut pending = 0u64;
@@ -255,6 +260,7 @@ impl Batcher {
         for s in sealed {
             b.dispatch_sealed(&s);
         }
+        b.parts.digester.redispatch(&b.parts.destinations);
         Ok((b, next_seq))
     }
 
@@ -278,7 +284,10 @@ impl Batcher {
             crc: e.crc,
             len: e.raw_len,
         };
-        let p = Partition::recover(
+        let hashed = self.parts.router.trails()[trail]
+            .digest_interval_secs
+            .is_some();
+        let mut p = Partition::recover(
             e.id,
             key,
             self.staging_path(e.id),
@@ -287,8 +296,11 @@ impl Batcher {
             sum,
             e.records,
             e.opened_at,
+            hashed,
         )
         .map_err(|err| err.to_string())?;
+        p.oldest = e.oldest;
+        p.newest = e.newest;
         self.ids.insert(e.id, key);
         self.open.insert(key, p);
         Ok(())
@@ -317,6 +329,7 @@ impl Batcher {
             sum,
             e.records,
             e.opened_at,
+            false,
         )
         .map_err(|err| err.to_string())?;
         p.pending.extend_from_slice(RECORDS_CLOSE);
@@ -347,6 +360,7 @@ impl Batcher {
             records: e.records,
             bytes,
             pending: (0..self.parts.destinations.len()).collect(),
+            hash: None,
         })
     }
 
@@ -404,7 +418,13 @@ impl Batcher {
                 recv(tick) -> _ => self.on_tick()?,
             }
             if let Some(at) = closed_at {
-                if self.sealed.is_empty() && self.open.is_empty() {
+                if self.sealed.is_empty() && self.open.is_empty() && !self.digests_closed {
+                    // Everything read is delivered: a final digest covers it.
+                    self.digests_closed = true;
+                    let now = chrono::Utc::now().timestamp();
+                    self.parts.digester.close_all(now, &self.parts.destinations);
+                }
+                if self.sealed.is_empty() && self.open.is_empty() && self.parts.digester.idle() {
                     self.save_manifest();
                     return Ok(());
                 }
@@ -447,6 +467,9 @@ impl Batcher {
                     continue;
                 };
                 part.push(&record.bytes);
+                if part.hash.is_some() {
+                    part.note_time(record.event_time);
+                }
                 let chunk_full = part.pending.len() >= CHUNK_BYTES;
                 copies += 1;
                 self.pending_bytes += record.bytes.len() + 1;
@@ -492,11 +515,12 @@ impl Batcher {
         let id = self.next_id;
         self.next_id += 1;
         let path = self.staging_path(id);
-        let level = self.parts.router.trails()[key.trail as usize].gzip_level;
+        let trail = &self.parts.router.trails()[key.trail as usize];
+        let (level, hashed) = (trail.gzip_level, trail.digest_interval_secs.is_some());
         let now = chrono::Utc::now().timestamp();
         let keep_open = self.open.len() < self.max_open_files;
         let p = retry_io("create staged file", || {
-            Partition::create(id, key, path.clone(), level, now, keep_open)
+            Partition::create(id, key, path.clone(), level, now, keep_open, hashed)
         });
         self.ids.insert(id, key);
         self.open.insert(key, p);
@@ -608,6 +632,16 @@ impl Batcher {
                 now,
                 &object_key::unique_suffix(),
             );
+            let hash = p.hash.take().map(|h| {
+                use sha2::Digest as _;
+                crate::digest::LogHash {
+                    account: key.account.to_string(),
+                    region: key.region.to_string(),
+                    sha256: hex::encode(h.finalize()),
+                    oldest: p.oldest,
+                    newest: p.newest,
+                }
+            });
             let entry = SealedEntry {
                 id: p.id,
                 trail: trail.name.clone(),
@@ -616,6 +650,7 @@ impl Batcher {
                 records: p.records,
                 bytes,
                 pending: (0..self.parts.destinations.len()).collect(),
+                hash,
             };
             self.sealed.insert(p.id, entry.clone());
             new_sealed.push(entry);
@@ -653,6 +688,8 @@ impl Batcher {
                     raw_len: p.sum.len,
                     records: p.records,
                     opened_at: p.opened_at,
+                    oldest: p.oldest,
+                    newest: p.newest,
                 }
             })
             .collect();
@@ -668,10 +705,20 @@ impl Batcher {
 
     /// Saves the last checkpoint with the current list of sealed files (deliveries shrink it).
     fn save_manifest(&mut self) {
+        // Files the manifest forgets below must already be in the digest state.
+        retry_io("save digest state", || {
+            self.parts
+                .digester
+                .save_if_dirty()
+                .map_err(std::io::Error::other)
+        });
         let mut m = self.snapshot.clone();
         m.sealed = self.sealed.values().cloned().collect();
         m.sealed.sort_by_key(|s| s.id);
         retry_io("save batcher checkpoint", || m.save(&self.manifest_path));
+        self.parts
+            .digester
+            .checkpoint_saved(|id| m.sealed.iter().any(|s| s.id == id));
         self.manifest_dirty = false;
         for id in std::mem::take(&mut self.garbage) {
             let _ = std::fs::remove_file(self.staging_path(id));
@@ -696,6 +743,10 @@ impl Batcher {
     }
 
     fn on_delivered(&mut self, d: Delivered) {
+        if d.id & crate::digest::DIGEST_ID_BIT != 0 {
+            self.parts.digester.confirmed(d.id, d.destination);
+            return;
+        }
         let done = match self.sealed.get_mut(&d.id) {
             Some(s) => {
                 s.pending.retain(|&x| x != d.destination);
@@ -714,6 +765,15 @@ impl Batcher {
                 m.records_pending
                     .fetch_sub(s.records.min(m.records_pending.load(Relaxed)), Relaxed);
                 self.garbage.push(s.id);
+                self.parts.digester.delivered(
+                    s.id,
+                    &s.trail,
+                    &s.bucket,
+                    &s.key,
+                    s.hash.as_ref(),
+                    chrono::Utc::now().timestamp(),
+                    &self.parts.destinations,
+                );
             }
             self.answer_flushes();
         }
@@ -758,6 +818,8 @@ impl Batcher {
 
     fn on_tick(&mut self) -> Result<(), BatchError> {
         let now = chrono::Utc::now().timestamp();
+        self.parts.digester.tick(now, &self.parts.destinations);
+        self.parts.digester.save_soon();
         let trails = self.parts.router.trails();
         let due: Vec<PartKey> = self
             .open

@@ -1,0 +1,104 @@
+//! The digest writer's durable state, `<data_dir>/digest/state.json` (saved atomically).
+//!
+//! Invariants:
+//! - A log file enters a chain's `files` only once it is confirmed by every destination, and the
+//!   state naming it is saved before the batcher's checkpoint forgets the file: a delivered file
+//!   is never left out of a digest, and an undelivered one is never listed.
+//! - A digest is built, signed and written to `outbox/<id>.json.gz`, and the state (the chain
+//!   advanced, the digest in `outbox`) is saved, before the digest is handed to destinations: a
+//!   digest key is only ever written with one content, and re-delivery after a crash is
+//!   idempotent.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// A link to the last digest of a chain (what the next digest's `previousDigest*` name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub bucket: String,
+    pub key: String,
+    /// Hex SHA-256 of the uncompressed digest.
+    pub sha256: String,
+    /// Hex signature (also the object's `signature` metadata).
+    pub signature: String,
+}
+
+/// A log file delivered everywhere, waiting for its chain's next digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveredLog {
+    pub bucket: String,
+    pub key: String,
+    /// Hex SHA-256 of the uncompressed log file.
+    pub sha256: String,
+    /// Unix seconds of the oldest and newest `eventTime` in the file.
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
+}
+
+/// One chain: a trail's digests for one account and source region.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chain {
+    pub trail: String,
+    pub account: String,
+    pub region: String,
+    /// The open period `[period_start, period_end)` (Unix seconds).
+    pub period_start: i64,
+    pub period_end: i64,
+    /// The chain's last digest; `None` for a chain that starts (or restarts) with the next one.
+    pub previous: Option<Link>,
+    /// Files delivered in the open period.
+    pub files: Vec<DeliveredLog>,
+}
+
+/// A digest written and signed, not yet confirmed by every destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outgoing {
+    pub id: u64,
+    pub trail: String,
+    pub bucket: String,
+    pub key: String,
+    pub signature: String,
+    pub bytes: u64,
+    /// Destinations that have not confirmed it.
+    pub pending: Vec<usize>,
+}
+
+/// The whole state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub version: u32,
+    pub next_id: u64,
+    pub chains: Vec<Chain>,
+    pub outbox: Vec<Outgoing>,
+    /// Batcher ids of files recorded here that the batcher's saved checkpoint may still name as
+    /// sealed: a delivery confirmed again after a crash is not recorded twice. Cleared once the
+    /// checkpoint is saved (ids are never reused).
+    #[serde(default)]
+    pub recorded: Vec<u64>,
+}
+
+impl State {
+    /// Loads the state; a missing file is an empty state.
+    pub fn load(path: &Path) -> std::io::Result<Self> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self {
+                version: 1,
+                ..Self::default()
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Saves atomically.
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        crate::fsutil::write_atomic(path, &bytes)
+    }
+}
