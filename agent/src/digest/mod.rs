@@ -608,6 +608,41 @@ mod tests {
     }
 
     #[test]
+    fn config_keys() {
+        let base = "account_id = \"123456789012\"\n[api]\nlisten = \"127.0.0.1:4591\"\n\
+                    [trail_defaults]\ndigest_interval_secs = 900\n\
+                    [[trails]]\nname = \"main\"\ns3_bucket_name = \"audit-logs\"\n";
+        let parse = |extra: &str| {
+            crate::config::Config::from_toml(&format!("{base}{extra}"), Path::new("."), "t")
+        };
+        let cfg = parse("").expect("valid");
+        assert_eq!(cfg.trails()[0].digest_interval_secs, None, "off by default");
+        assert_eq!(cfg.api.listen.map(|a| a.port()), Some(4591));
+        let cfg = parse("enable_log_file_validation = true\n").expect("valid");
+        assert_eq!(
+            cfg.trails()[0].digest_interval_secs,
+            Some(900),
+            "trail_defaults"
+        );
+        let cfg =
+            parse("enable_log_file_validation = true\ndigest_interval_secs = 5\n").expect("valid");
+        assert_eq!(cfg.trails()[0].digest_interval_secs, Some(5));
+        for (extra, key) in [
+            (
+                "digest_interval_secs = 0\n",
+                "trails[0].digest_interval_secs",
+            ),
+            (
+                "digest_signing_kms_key_id = \"alias/k\"\n",
+                "trails[0].digest_signing_kms_key_id",
+            ),
+        ] {
+            let err = parse(extra).expect_err(key).to_string();
+            assert!(err.contains(key), "{err} should name {key}");
+        }
+    }
+
+    #[test]
     fn chains_across_periods_restarts_and_gaps_and_validate() {
         let dir = tempfile::tempdir().expect("tmp");
         let (data, root) = (dir.path().join("data"), dir.path().join("out"));
