@@ -22,13 +22,14 @@ KNOWN_TOP = {
 
 # Shapes of nested well-known members (docs/intake-rules.md, "The rules"): a present member must
 # have the shape; "str?" = string or null; "obj" = object (null refused), "obj?" = object or null;
-# "arr_obj" = array of objects; "map_str?" / "map_str" = object whose values are strings (or null).
+# "arr_obj" = array of objects; "map_str?" = object whose values are strings or null (CPL reads these
+# maps as string maps and takes a null value).
 S = "str?"
 SESSION_CONTEXT = ("obj", {
     "attributes": ("map_str?", None),
     "sessionIssuer": ("obj", {k: S for k in ("type", "principalId", "arn", "accountId",
                                               "userName")}),
-    "webIdFederationData": ("obj", {"federatedProvider": S, "attributes": ("map_str", None)}),
+    "webIdFederationData": ("obj", {"federatedProvider": S, "attributes": ("map_str?", None)}),
 })
 USER_IDENTITY = ("obj", {
     **{k: S for k in ("type", "principalId", "arn", "accessKeyId", "userName", "invokedBy",
@@ -48,7 +49,7 @@ TOP_SHAPES = {
                                          "originalEventID")}),
     "edgeDeviceDetails": ("obj?", {**{k: S for k in ("type", "snowJobId", "deviceId",
                                                       "deviceFamily")},
-                                   "attributes": ("map_str", None)}),
+                                   "attributes": ("map_str?", None)}),
     "insightDetails": ("obj?", {
         **{k: S for k in ("eventName", "eventSource", "insightType", "state", "errorCode")},
         "insightContext": ("obj", {
@@ -75,8 +76,6 @@ def shape_ok(v, spec) -> bool:
         return isinstance(v, list) and all(isinstance(x, dict) for x in v)
     if kind == "map_str?":
         return isinstance(v, dict) and all(x is None or isinstance(x, str) for x in v.values())
-    if kind == "map_str":
-        return isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
     raise ValueError(kind)
 
 ACCOUNT_RE = re.compile(r"[0-9]{12}\Z")
@@ -142,12 +141,17 @@ def normalize_time(value: str):
         if oh > 23 or om > 59:
             return None
         off_s = (oh * 3600 + om * 60) * (1 if off[0] == "+" else -1)
-    secs = calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0)) - off_s  # fraction truncated
+    # calendar/time handle years 1..9999 only: compute year 0000 (and what an offset moves to
+    # -0001) 400 years (one whole Gregorian cycle) later.
+    shift = 400 if y < 400 else 0
+    secs = calendar.timegm((y + shift, mo, d, h, mi, s, 0, 0, 0)) - off_s  # fraction truncated
     import time as _t
     t = _t.gmtime(secs)
-    if not (0 <= t.tm_year <= 9999):
+    year = t.tm_year - shift
+    if not (0 <= year <= 9999):
         return None
-    return _t.strftime("%Y-%m-%dT%H:%M:%SZ", t), True
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min,
+                                              t.tm_sec), True
 
 
 def members(text: str, start: int = 0):
@@ -201,7 +205,7 @@ def _dup_in(text, start, known, shapes, top=False):
         if not isinstance(spec, tuple) or text[s] != "{":
             continue
         kind, sub = spec
-        if kind in ("map_str", "map_str?"):
+        if kind == "map_str?":
             mk = [x for x, _, _ in members(text, s)]
             if len(mk) != len(set(mk)):
                 return True

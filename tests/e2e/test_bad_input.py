@@ -139,6 +139,9 @@ def cases():
         enc(uniq(base(eventTime="2024-12-31T23:30:00-01:00"))),
         enc(uniq(base(eventTime="2024-02-30T00:00:00Z"))),
         enc(uniq(base(eventTime="2024-01-02T03:04:05"))),
+        # RFC 3339 separates date and time with T (§5.6; a space only "by agreement"): refused
+        enc(uniq(base(eventTime="2024-01-02 03:04:05Z"))),
+        enc(uniq(base(eventTime="2024-01-02 05:04:05+02:00"))),
         enc(uniq(base(eventTime="1704164645"))),
         enc(uniq(base(eventTime=1704164645))),
         enc(uniq(base(eventID=...))),
@@ -178,6 +181,17 @@ def cases():
                                     "onBehalfOf": None}))),
         enc(uniq(base(userIdentity={"type": "IAMUser", "accountId": "111122223333",
                                     "inScopeOf": None}))),
+        # string maps: null values pass (CPL takes them), other non-strings do not
+        enc(uniq(base(userIdentity={"type": "WebIdentityUser", "accountId": "111122223333",
+                                    "sessionContext": {"webIdFederationData": {
+                                        "federatedProvider": "cognito-identity.amazonaws.com",
+                                        "attributes": {"cognito:amr": None, "aud": "x"}}}}))),
+        enc(uniq(base(userIdentity={"type": "WebIdentityUser", "accountId": "111122223333",
+                                    "sessionContext": {"webIdFederationData": {
+                                        "attributes": {"aud": 1}}}}))),
+        enc(uniq(base(edgeDeviceDetails={"type": "outposts", "deviceId": "d-1",
+                                         "attributes": {"rack": None, "site": "s"}}))),
+        enc(uniq(base(edgeDeviceDetails={"type": "outposts", "attributes": {"rack": ["a"]}}))),
         enc(uniq(base(tlsDetails=None))),
         enc(uniq(base(tlsDetails="TLSv1.2"))),
         enc(uniq(base(tlsDetails={"tlsVersion": "TLSv1.3", "cipherSuite": 1}))),

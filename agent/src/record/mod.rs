@@ -5,9 +5,12 @@
 //! few fields the pipeline routes on. Invariant: `bytes` is a compact-or-not but always valid JSON
 //! object, and `account` / `region` are safe to use as path components.
 
+mod extras;
+mod identity;
 mod ids;
 mod shape;
 mod time;
+mod top;
 mod validate;
 
 pub use ids::{AccountId, Region};

@@ -1,6 +1,10 @@
 //! `eventTime` handling: CloudTrail's exact form is `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds);
 //! readers such as the CloudTrail Processing Library reject anything else, so any other RFC 3339
 //! timestamp is rewritten to that form.
+//!
+//! "RFC 3339" is its `date-time` grammar (§5.6): date and time are separated by `T` (or `t`).
+//! The space the §5.6 NOTE allows "by agreement" is refused, as `docs/intake-rules.md` says
+//! (chrono's parser would take it).
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 
@@ -18,6 +22,9 @@ pub enum EventTime {
 pub fn normalize_event_time(value: &str) -> Option<EventTime> {
     if let Some(secs) = parse_exact(value.as_bytes()) {
         return Some(EventTime::Exact(secs));
+    }
+    if !matches!(value.as_bytes().get(10), Some(b'T' | b't')) {
+        return None; // chrono also accepts a space here; RFC 3339's grammar does not
     }
     let parsed = DateTime::parse_from_rfc3339(value)
         .ok()?
@@ -87,6 +94,8 @@ mod tests {
             "2014-02-30T21:22:54Z",
             "1394140974",
             "2014-03-06 21:22:54",
+            "2014-03-06 21:22:54Z",
+            "2014-03-06 23:22:54+02:00",
             "2014-03-06T25:22:54Z",
         ] {
             assert_eq!(normalize_event_time(bad), None, "{bad}");

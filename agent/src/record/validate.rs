@@ -9,12 +9,12 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::ids::{AccountId, Region};
-use super::shape::{self, Identity, TopLevelShapes, present, wrong_type};
+use super::shape::{Check, wrong_type};
 use super::time::{EventTime, normalize_event_time};
+use super::top;
 use super::{Record, is_global_service};
 
 /// Limits and defaults applied at intake.
@@ -116,42 +116,6 @@ impl fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
-/// The top-level members we read. Unknown members are skipped (but still syntax-checked).
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
-struct TopLevel<'a> {
-    #[serde(borrow, deserialize_with = "present")]
-    event_source: Option<&'a RawValue>,
-    #[serde(borrow, deserialize_with = "present")]
-    event_name: Option<&'a RawValue>,
-    #[serde(borrow, deserialize_with = "present")]
-    aws_region: Option<&'a RawValue>,
-    #[serde(borrow, deserialize_with = "present")]
-    event_time: Option<&'a RawValue>,
-    #[serde(borrow, deserialize_with = "present")]
-    recipient_account_id: Option<&'a RawValue>,
-    #[serde(borrow, deserialize_with = "present")]
-    user_identity: Option<&'a RawValue>,
-    #[serde(borrow, deserialize_with = "present", rename = "eventID")]
-    event_id: Option<&'a RawValue>,
-    #[serde(borrow, deserialize_with = "present")]
-    event_version: Option<&'a RawValue>,
-    #[serde(borrow, deserialize_with = "present")]
-    read_only: Option<&'a RawValue>,
-    #[serde(borrow, deserialize_with = "present")]
-    management_event: Option<&'a RawValue>,
-    #[serde(borrow, deserialize_with = "present")]
-    resources: Option<&'a RawValue>,
-    #[serde(borrow, deserialize_with = "present")]
-    insight_details: Option<&'a RawValue>,
-    #[serde(borrow, deserialize_with = "present")]
-    addendum: Option<&'a RawValue>,
-    #[serde(borrow, deserialize_with = "present")]
-    tls_details: Option<&'a RawValue>,
-    #[serde(borrow, deserialize_with = "present")]
-    edge_device_details: Option<&'a RawValue>,
-}
-
 /// Validates one input line. Blank lines (only whitespace) yield `Ok(None)`.
 pub fn validate_line(line: &[u8], limits: &Limits) -> Result<Option<Record>, Rejection> {
     let trimmed = line.trim_ascii();
@@ -185,7 +149,7 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Record, Rejection> {
             "record is not a JSON object",
         ));
     }
-    let top: TopLevel<'_> = serde_json::from_str(text).map_err(|e| shape::parse_error(None, &e))?;
+    let top = top::parse(text)?;
 
     let event_source = required_string(top.event_source, "eventSource")?;
     required_string(top.event_name, "eventName")?;
@@ -213,14 +177,15 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Record, Rejection> {
         )
     })?;
 
-    let identity = match top.user_identity {
-        Some(raw) => Some(shape::object::<Identity<'_>>(raw, "userIdentity")?),
-        None => None,
+    let (identity_account, identity_members) = match top.user_identity {
+        Some(id) => {
+            id.shape?;
+            (id.account_id, id.members)
+        }
+        None => (None, Ok(())),
     };
-    let account = resolve_account(&top, identity.as_ref(), limits)?;
-    if let Some(id) = &identity {
-        shape::check_identity(id)?;
-    }
+    let account = resolve_account(top.recipient_account_id, identity_account, limits)?;
+    identity_members?;
     if let Some(raw) = top.event_id {
         let id = string_value(raw, "eventID")?;
         if !is_uuid(&id) {
@@ -252,15 +217,7 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Record, Rejection> {
             }
         }
     }
-    if let Some(raw) = top.resources {
-        shape::array_of_objects(raw, "resources")?;
-    }
-    shape::check_top_level(&TopLevelShapes {
-        insight_details: top.insight_details,
-        addendum: top.addendum,
-        tls_details: top.tls_details,
-        edge_device_details: top.edge_device_details,
-    })?;
+    top.objects.into_iter().collect::<Check>()?;
 
     let secs = match &event_time {
         EventTime::Exact(s) | EventTime::Rewritten(_, s) => *s,
@@ -276,16 +233,16 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Record, Rejection> {
 }
 
 fn resolve_account(
-    top: &TopLevel<'_>,
-    identity: Option<&Identity<'_>>,
+    recipient: Option<&RawValue>,
+    identity: Option<&RawValue>,
     limits: &Limits,
 ) -> Result<AccountId, Rejection> {
-    let (text, field) = if let Some(raw) = top.recipient_account_id {
+    let (text, field) = if let Some(raw) = recipient {
         (
             string_value(raw, "recipientAccountId")?,
             "recipientAccountId",
         )
-    } else if let Some(raw) = identity.and_then(|i| i.account_id) {
+    } else if let Some(raw) = identity {
         (
             string_value(raw, "userIdentity.accountId")?,
             "userIdentity.accountId",
@@ -500,6 +457,10 @@ mod tests {
         );
         assert_eq!(
             reason(&GOOD.replace("2024-01-02T03:04:05Z", "nope")),
+            RejectReason::InvalidEventTime
+        );
+        assert_eq!(
+            reason(&GOOD.replace("2024-01-02T03:04:05Z", "2024-01-02 03:04:05Z")),
             RejectReason::InvalidEventTime
         );
         assert_eq!(
