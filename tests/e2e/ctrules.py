@@ -116,7 +116,8 @@ def _valid_date(y, mo, d, h, mi, s):
         return False
     if not (1 <= d <= calendar.monthrange(y, mo)[1]):
         return False
-    return h <= 23 and mi <= 59 and s <= 59
+    # s == 60: RFC 3339 allows a leap second; the agent files it as :59 of that minute.
+    return h <= 23 and mi <= 59 and s <= 60
 
 
 def normalize_time(value: str):
@@ -124,15 +125,18 @@ def normalize_time(value: str):
     m = EXACT_TIME_RE.match(value)
     if m:
         nums = [int(x) for x in m.groups()]
-        if _valid_date(*nums):
-            return value, False
-        return None
+        if not _valid_date(*nums):
+            return None
+        if nums[5] == 60:
+            return value[:17] + "59Z", True
+        return value, False
     m = RFC3339_RE.match(value)
     if not m:
         return None
     y, mo, d, h, mi, s = (int(x) for x in m.groups()[:6])
     if not _valid_date(y, mo, d, h, mi, s):
         return None
+    s = min(s, 59)
     off = m.group(8)
     if off in ("Z", "z"):
         off_s = 0

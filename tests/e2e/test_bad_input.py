@@ -138,6 +138,9 @@ def cases():
         enc(uniq(base(eventTime="2024-01-02t03:04:05.999999z"))),
         enc(uniq(base(eventTime="2024-12-31T23:30:00-01:00"))),
         enc(uniq(base(eventTime="2024-02-30T00:00:00Z"))),
+        # a leap second (RFC 3339 allows :60) is filed as :59 of that minute
+        enc(uniq(base(eventTime="2016-12-31T23:59:60Z"))),
+        enc(uniq(base(eventTime="2024-01-02T03:04:60+01:00"))),
         enc(uniq(base(eventTime="2024-01-02T03:04:05"))),
         # RFC 3339 separates date and time with T (§5.6; a space only "by agreement"): refused
         enc(uniq(base(eventTime="2024-01-02 03:04:05Z"))),
