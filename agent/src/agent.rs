@@ -167,6 +167,7 @@ impl Agent {
                 rx,
                 delivered_tx.clone(),
                 metrics.clone(),
+                digest.clone(),
                 threads.delivery_stop.clone(),
             )
             .map_err(io("cannot start delivery thread"))?;

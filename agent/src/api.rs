@@ -154,8 +154,15 @@ impl Api {
                 m.insert("TimeLoggingStarted".into(), json!(iso(started)));
                 if let Some(at) = s.latest_delivery {
                     m.insert("LatestDeliveryTime".into(), json!(at));
+                }
+                if let Some(at) = s.latest_delivery_attempt {
                     m.insert("LatestDeliveryAttemptTime".into(), json!(iso(at)));
+                }
+                if let Some(at) = s.latest_delivery_attempt_succeeded {
                     m.insert("LatestDeliveryAttemptSucceeded".into(), json!(iso(at)));
+                }
+                if let Some(e) = s.latest_delivery_error {
+                    m.insert("LatestDeliveryError".into(), json!(e));
                 }
                 if let Some(at) = s.latest_digest_delivery {
                     m.insert("LatestDigestDeliveryTime".into(), json!(at));
@@ -337,6 +344,43 @@ mod tests {
             .call("GetTrailStatus", &json!({"Name": "main"}), None)
             .expect("ok");
         assert_eq!(s["IsLogging"], true);
+        assert!(s.get("LatestDeliveryError").is_none());
+
+        // Delivery attempts reach GetTrailStatus through the delivery observer.
+        use crate::deliver::{DeliveryObserver, SealedFile};
+        let file = SealedFile {
+            id: 1,
+            trail: "main".into(),
+            digest: false,
+            path: dir.path().join("x"),
+            bucket: "audit-logs".into(),
+            key: "AWSLogs/x".into(),
+            records: 1,
+            bytes: 1,
+            metadata: Default::default(),
+        };
+        let obs: &dyn DeliveryObserver = api.shared.as_ref();
+        obs.attempted(
+            &file,
+            Err("PutObject s3://audit-logs/AWSLogs/x: AccessDenied"),
+            1_700_000_000,
+        );
+        obs.attempted(&file, Ok(()), 1_700_000_060);
+        let digest = SealedFile {
+            digest: true,
+            ..file
+        };
+        obs.attempted(&digest, Err("NoSuchBucket"), 1_700_000_061);
+        let s = api
+            .call("GetTrailStatus", &json!({"Name": "main"}), None)
+            .expect("ok");
+        assert_eq!(
+            s["LatestDeliveryError"],
+            "PutObject s3://audit-logs/AWSLogs/x: AccessDenied"
+        );
+        assert_eq!(s["LatestDeliveryAttemptTime"], "2023-11-14T22:14:20Z");
+        assert_eq!(s["LatestDeliveryAttemptSucceeded"], "2023-11-14T22:14:20Z");
+        assert_eq!(s["LatestDigestDeliveryError"], "NoSuchBucket");
     }
 
     #[test]

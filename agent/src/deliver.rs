@@ -21,6 +21,10 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedFile {
     pub id: u64,
+    /// The trail the file belongs to (for status reporting).
+    pub trail: String,
+    /// A digest file rather than a log file.
+    pub digest: bool,
     pub path: PathBuf,
     pub bucket: String,
     pub key: String,
@@ -70,6 +74,12 @@ pub trait Destination: Send + Sync {
     }
 }
 
+/// Told of every delivery attempt (the control-plane API's `GetTrailStatus` reads it).
+pub trait DeliveryObserver: Send + Sync {
+    /// `file` was stored (`Ok`) or not (`Err(error text)`) by a destination at `now` (Unix s).
+    fn attempted(&self, file: &SealedFile, result: Result<(), &str>, now: i64);
+}
+
 /// Files handed to a destination per call.
 const BATCH: usize = 256;
 
@@ -94,12 +104,23 @@ pub fn spawn(
     files: Receiver<SealedFile>,
     done: Sender<Delivered>,
     metrics: Arc<Metrics>,
+    observer: Arc<dyn DeliveryObserver>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<JoinHandle<()>> {
     metrics.register_destination(dest.name());
     std::thread::Builder::new()
         .name(format!("ot-deliver-{}", dest.name()))
-        .spawn(move || run_worker(index, dest.as_ref(), &files, &done, &metrics, &stop))
+        .spawn(move || {
+            run_worker(
+                index,
+                dest.as_ref(),
+                &files,
+                &done,
+                &metrics,
+                observer.as_ref(),
+                &stop,
+            )
+        })
 }
 
 fn run_worker(
@@ -108,6 +129,7 @@ fn run_worker(
     files: &Receiver<SealedFile>,
     done: &Sender<Delivered>,
     metrics: &Metrics,
+    observer: &dyn DeliveryObserver,
     stop: &AtomicBool,
 ) {
     let mut queue: std::collections::VecDeque<SealedFile> = std::collections::VecDeque::new();
@@ -133,7 +155,10 @@ fn run_worker(
         let results = dest.put_files(&batch);
         let mut failed = Vec::new();
         let mut worst = None;
+        let now = chrono::Utc::now().timestamp();
         for (file, result) in batch.into_iter().zip(results) {
+            let error = result.as_ref().err().map(ToString::to_string);
+            observer.attempted(&file, error.as_deref().map_or(Ok(()), Err), now);
             match result {
                 Ok(outcome) => {
                     metrics.delivered_to(dest.name(), file.records);

@@ -728,6 +728,8 @@ impl Batcher {
     fn dispatch_sealed(&self, s: &SealedEntry) {
         let file = SealedFile {
             id: s.id,
+            trail: s.trail.clone(),
+            digest: false,
             path: self.staging_path(s.id),
             bucket: s.bucket.clone(),
             key: s.key.clone(),

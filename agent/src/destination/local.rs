@@ -228,6 +228,8 @@ mod tests {
         std::fs::write(&staged, b"data").expect("write");
         let file = SealedFile {
             id: 1,
+            trail: "main".into(),
+            digest: false,
             path: staged,
             bucket: "bkt".into(),
             key: "AWSLogs/1/a.json.gz".into(),

@@ -482,6 +482,8 @@ mod tests {
             std::fs::write(&path, data).expect("write");
             SealedFile {
                 id: 1,
+                trail: "main".into(),
+                digest: false,
                 path,
                 bucket: bucket.clone(),
                 key: format!("p/AWSLogs/123456789012/CloudTrail/us-east-1/2024/01/01/{name}"),

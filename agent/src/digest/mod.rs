@@ -68,7 +68,14 @@ pub enum DigestError {
 /// Delivery times and errors of one trail (`GetTrailStatus`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrailStatus {
+    /// Last log file confirmed by every destination.
     pub latest_delivery: Option<i64>,
+    /// Last attempt to store a log file, and the last one that worked.
+    pub latest_delivery_attempt: Option<i64>,
+    pub latest_delivery_attempt_succeeded: Option<i64>,
+    /// The error of the last failed log file attempt (kept after later successes, as
+    /// CloudTrail reports it).
+    pub latest_delivery_error: Option<String>,
     pub latest_digest_delivery: Option<i64>,
     pub latest_digest_error: Option<String>,
 }
@@ -101,6 +108,23 @@ impl Shared {
 
     fn update(&self, trail: &str, f: impl FnOnce(&mut TrailStatus)) {
         f(self.status.lock().entry(trail.to_string()).or_default());
+    }
+}
+
+impl crate::deliver::DeliveryObserver for Shared {
+    fn attempted(&self, file: &SealedFile, result: Result<(), &str>, now: i64) {
+        self.update(&file.trail, |s| match (file.digest, result) {
+            (false, Ok(())) => {
+                s.latest_delivery_attempt = Some(now);
+                s.latest_delivery_attempt_succeeded = Some(now);
+            }
+            (false, Err(e)) => {
+                s.latest_delivery_attempt = Some(now);
+                s.latest_delivery_error = Some(e.to_string());
+            }
+            (true, Ok(())) => {}
+            (true, Err(e)) => s.latest_digest_error = Some(e.to_string()),
+        });
     }
 }
 
@@ -275,6 +299,8 @@ impl Digester {
     fn dispatch(&self, o: &Outgoing, queues: &[Sender<SealedFile>]) {
         let file = SealedFile {
             id: o.id,
+            trail: o.trail.clone(),
+            digest: true,
             path: self.outbox_path(o.id),
             bucket: o.bucket.clone(),
             key: o.key.clone(),
@@ -662,6 +688,8 @@ mod tests {
         let log_key = "AWSLogs/123456789012/CloudTrail/us-east-1/2026/01/01/123456789012_CloudTrail_us-east-1_20260101T0000Z_AbCdEfGh12345678.json.gz";
         let log = SealedFile {
             id: 1,
+            trail: "main".into(),
+            digest: false,
             path: staged,
             bucket: "audit-logs".into(),
             key: log_key.into(),
