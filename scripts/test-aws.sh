@@ -9,58 +9,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-export CARGO_TERM_COLOR=never
+# shellcheck source=lib/moto-suite.sh
+source scripts/lib/moto-suite.sh
 
-step() { printf '\n==> %s\n' "$*"; }
-
-VENV=${OPENTRAIL_VENV:-$ROOT/.venv}
-step "python virtualenv ($VENV)"
-if [[ ! -x "$VENV/bin/python" ]]; then
-  python3 -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/aws/requirements.txt
-
-if [[ -z "${OPENTRAIL_BIN:-}" ]]; then
-  step "cargo build --release -p opentrail"
-  cargo build --release -p opentrail
-  export OPENTRAIL_BIN=$ROOT/target/release/opentrail
-fi
-export OPENTRAIL_CORPUS=${OPENTRAIL_CORPUS:-$ROOT/../shared/corpus}
-
-# Hermetic AWS environment: fake credentials, no profile files, no instance metadata, and no
-# endpoint overrides leaking in (each test sets its own).
-export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
-export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
-export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL AWS_ENDPOINT_URL_S3 AWS_ENDPOINT_URL_SNS
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/opentrail-aws.XXXXXX")
-MOTO_PID=
-cleanup() {
-  if [[ -n "$MOTO_PID" ]]; then
-    kill "$MOTO_PID" 2>/dev/null || true
-    wait "$MOTO_PID" 2>/dev/null || true
-  fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-PORT=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-step "moto_server on 127.0.0.1:$PORT"
-"$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" >"$WORK/moto.log" 2>&1 &
-MOTO_PID=$!
-for _ in $(seq 1 100); do
-  if "$VENV/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null; then
-    break
-  fi
-  if ! kill -0 "$MOTO_PID" 2>/dev/null; then
-    cat "$WORK/moto.log"
-    echo "moto_server exited" >&2
-    exit 1
-  fi
-  sleep 0.1
-done
-export OPENTRAIL_MOTO_ENDPOINT=http://127.0.0.1:$PORT
+suite_venv tests/aws/requirements.txt
+suite_binary
+suite_hermetic_aws
+suite_moto aws
 
 step "cargo test (S3 destination against moto_server)"
 OPENTRAIL_TEST_S3_ENDPOINT=$OPENTRAIL_MOTO_ENDPOINT \
