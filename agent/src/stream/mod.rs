@@ -138,6 +138,7 @@ impl Runner {
         let mut read = Vec::new();
         let mut batch = Vec::new();
         let mut trails = Vec::new();
+        let mut targets: Vec<u16> = Vec::new();
         let mut saved = self.slot.load(Relaxed);
         let mut last_save = Instant::now();
         let mut failing = false;
@@ -173,20 +174,25 @@ impl Runner {
                     continue;
                 };
                 let region = self.parts.router.route(&record, &mut trails);
-                let mut targets: Vec<u16> = trails
-                    .iter()
-                    .filter_map(|&t| self.sink.target(t as usize))
-                    .collect();
+                targets.clear();
+                targets.extend(trails.iter().filter_map(|&t| self.sink.target(t as usize)));
                 targets.sort_unstable();
                 targets.dedup();
-                for target in targets {
+                let mut bytes = record.bytes;
+                for (k, &target) in targets.iter().enumerate() {
+                    // The last target takes the bytes; only extra targets cost a copy.
+                    let bytes = if k + 1 == targets.len() {
+                        std::mem::take(&mut bytes)
+                    } else {
+                        bytes.clone()
+                    };
                     batch.push(StreamRecord {
                         seq,
                         target,
                         account: record.account,
                         region,
                         event_time: record.event_time,
-                        bytes: record.bytes.clone(),
+                        bytes,
                     });
                 }
             }
