@@ -108,8 +108,8 @@ pub struct CloudWatchLogs {
     clients: HashMap<String, Client>,
     /// Streams created (or found) by this process.
     ready: HashSet<(u16, String)>,
+    /// Quarantine and metrics (records sent are counted there too).
     skips: Skips,
-    metrics: Arc<Metrics>,
 }
 
 impl CloudWatchLogs {
@@ -128,9 +128,8 @@ impl CloudWatchLogs {
             skips: Skips {
                 destination: NAME,
                 quarantine,
-                metrics: metrics.clone(),
+                metrics,
             },
-            metrics,
         })
     }
 
@@ -301,7 +300,8 @@ impl Sink for CloudWatchLogs {
                             let r = &batch[call[k]];
                             self.skip(r, why, "refused by CloudWatch Logs (rejectedLogEventsInfo)");
                         }
-                        self.metrics
+                        self.skips
+                            .metrics
                             .delivered_to(NAME, (call.len() - refused.len()) as u64);
                         for &i in call {
                             done[i] = true;

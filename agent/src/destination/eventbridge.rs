@@ -91,8 +91,8 @@ pub struct EventBridge {
     rt: Arc<AwsRuntime>,
     buses: Targets<EventBusTarget>,
     clients: HashMap<String, Client>,
+    /// Quarantine and metrics (records sent are counted there too).
     skips: Skips,
-    metrics: Arc<Metrics>,
 }
 
 struct Entry {
@@ -116,9 +116,8 @@ impl EventBridge {
             skips: Skips {
                 destination: NAME,
                 quarantine,
-                metrics: metrics.clone(),
+                metrics,
             },
-            metrics,
         })
     }
 
@@ -247,7 +246,7 @@ impl Sink for EventBridge {
                         }
                     }
                 }
-                self.metrics.delivered_to(NAME, sent);
+                self.skips.metrics.delivered_to(NAME, sent);
             }
         }
         keep_undone(batch, &done);
