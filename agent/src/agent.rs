@@ -152,7 +152,9 @@ impl Agent {
         let destinations =
             destination::build(&config, &quarantine, &metrics).map_err(AgentError::Delivery)?;
         let digest = Arc::new(
-            crate::digest::Shared::open(&data_dir).map_err(|e| AgentError::Digest(e.into()))?,
+            crate::digest::Shared::open(&data_dir)
+                .map_err(|e| AgentError::Digest(e.into()))?
+                .with_kms(&config)?,
         );
         let dest_count = destinations.files.len();
         let mut dest_queues = Vec::new();

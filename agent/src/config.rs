@@ -248,7 +248,7 @@ pub struct TrailConfig {
     pub enable_log_file_validation: bool,
     /// Period of a digest file, in seconds (default `[trail_defaults] digest_interval_secs`).
     pub digest_interval_secs: Option<u64>,
-    /// Sign digests with this KMS asymmetric key instead of a local key (not supported yet).
+    /// Sign digests with this KMS asymmetric key (RSA_2048, SIGN_VERIFY) instead of a local key.
     pub digest_signing_kms_key_id: Option<String>,
 }
 
@@ -649,6 +649,15 @@ impl Config {
         self.account_id.as_deref().and_then(AccountId::parse)
     }
 
+    /// `(trail name, KMS key)` of every trail whose digests are signed with AWS KMS.
+    pub fn digest_signing_kms_keys(&self) -> Vec<(String, String)> {
+        self.trails
+            .iter()
+            .filter(|t| t.enable_log_file_validation)
+            .filter_map(|t| Some((t.name.clone(), t.digest_signing_kms_key_id.clone()?)))
+            .collect()
+    }
+
     /// All trails, validated.
     pub fn trails(&self) -> Vec<Trail> {
         (0..self.trails.len())
@@ -687,12 +696,14 @@ impl Config {
         if !(1..=86_400).contains(&digest_interval_secs) {
             return Err(("digest_interval_secs", "must be between 1 and 86400".into()));
         }
-        if t.digest_signing_kms_key_id.is_some() {
-            return Err((
-                "digest_signing_kms_key_id",
-                "KMS signing of digests is not supported yet; remove it to sign with a local key"
-                    .into(),
-            ));
+        if let Some(key) = &t.digest_signing_kms_key_id {
+            check_kms_key_id(key).map_err(|(_, m)| ("digest_signing_kms_key_id", m))?;
+            if !t.enable_log_file_validation {
+                return Err((
+                    "digest_signing_kms_key_id",
+                    "needs enable_log_file_validation = true".into(),
+                ));
+            }
         }
         if !(1_048_576..=5_000_000_000).contains(&t.max_file_bytes) {
             return Err((

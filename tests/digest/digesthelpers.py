@@ -41,12 +41,14 @@ class DigestAgent(AwsAgent):
     """An agent whose one trail has log file validation on, with the control-plane API."""
 
     def __init__(self, root: Path, *, bucket: str, digest_interval_secs: int,
-                 endpoint: str | None = None, local_root=False):
+                 endpoint: str | None = None, local_root=False, kms_key_id: str | None = None):
         self.bucket = bucket
         self.api_port = free_port()
         trail = {"name": TRAIL, "home_region": HOME, "s3_bucket_name": bucket,
                  "is_multi_region_trail": False, "enable_log_file_validation": True,
                  "digest_interval_secs": digest_interval_secs}
+        if kms_key_id:
+            trail["digest_signing_kms_key_id"] = kms_key_id
         super().__init__(root, trails=[trail], aws={"endpoint_url": endpoint} if endpoint else None,
                          local_root=local_root, top={"shutdown_grace_secs": 20})
         self.config_text += f'\n[api]\nlisten = "127.0.0.1:{self.api_port}"\n'

@@ -640,6 +640,7 @@ impl Batcher {
                     sha256: hex::encode(h.finalize()),
                     oldest: p.oldest,
                     newest: p.newest,
+                    sealed_at: Some(now.timestamp()),
                 }
             });
             let entry = SealedEntry {

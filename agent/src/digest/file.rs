@@ -38,6 +38,12 @@ pub fn digest_key(
     )
 }
 
+/// The `_backfill` digest key beside a standard digest key (`…_<ts>_backfill.json.gz`).
+pub fn backfill_key(standard: &str) -> String {
+    let stem = standard.strip_suffix(".json.gz").unwrap_or(standard);
+    format!("{stem}_backfill.json.gz")
+}
+
 /// One `logFiles[]` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -108,8 +114,11 @@ mod tests {
         );
         let k = digest_key("/p/q/", "111122223333", "eu-west-1", "t", "us-east-1", end);
         assert!(k.starts_with("p/q/AWSLogs/111122223333/CloudTrail-Digest/eu-west-1/"));
-        // The CLI slices the timestamp at key[-24:-8].
+        // The CLI slices the timestamp at key[-24:-8] (backfill: key[-33:-17]).
         assert_eq!(&k[k.len() - 24..k.len() - 8], "20150817T150131Z");
+        let b = backfill_key(&k);
+        assert!(b.ends_with("_20150817T150131Z_backfill.json.gz"), "{b}");
+        assert_eq!(&b[b.len() - 33..b.len() - 17], "20150817T150131Z");
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! is generated. Each key's published validity window is `[created, created + rotation +
 //! overlap]`, so windows of consecutive keys overlap and every old key stays listed (for the
 //! digests it signed) by `ListPublicKeys`. Keys are never deleted.
+//!
+//! KMS keys (`digest_signing_kms_key_id`): only their public half is kept, in `_kms.json` (the
+//! name cannot be a region), so that `ListPublicKeys` and `validate-logs` find it. A KMS key signs
+//! for every region of its trails and is listed for every region. Its window starts when the
+//! agent first used it and ends [`KMS_VALIDITY_SECS`] after its last use (extended as it signs).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -24,6 +29,8 @@ use super::sign::{self, SignError};
 pub const DEFAULT_ROTATION_SECS: i64 = 30 * 24 * 3600;
 /// How long a key stays valid after its successor took over.
 pub const OVERLAP_SECS: i64 = 24 * 3600;
+/// A KMS key stays listed this long after it last signed.
+pub const KMS_VALIDITY_SECS: i64 = 30 * 24 * 3600;
 /// RSA modulus size.
 const BITS: usize = 2048;
 
@@ -48,6 +55,8 @@ pub enum KeyError {
 pub struct SigningKey {
     pub region: String,
     pub private: RsaPrivateKey,
+    /// The same key, for signing.
+    pub fast: sign::FastKey,
     /// DER PKCS#1 `RSAPublicKey`.
     pub public_der: Vec<u8>,
     /// Lowercase hex MD5 of `public_der`.
@@ -80,11 +89,25 @@ struct StoredRegion {
     keys: Vec<StoredKey>,
 }
 
+/// The public half of a KMS key (`_kms.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredKms {
+    key_id: String,
+    /// Base64 DER PKCS#1 `RSAPublicKey`.
+    public_pkcs1: String,
+    valid_from: i64,
+    valid_to: i64,
+}
+
+const KMS_FILE: &str = "_kms.json";
+
 /// The key pairs of every region, shared by the digest writer and the API.
 pub struct KeyStore {
     dir: PathBuf,
     rotation: i64,
     regions: Mutex<BTreeMap<String, Vec<Arc<SigningKey>>>>,
+    /// Public keys of KMS keys (listed for every region).
+    kms: Mutex<Vec<StoredKms>>,
     /// One lock per region, held while a key for it is generated (seconds of CPU), so that
     /// generation never blocks readers or other regions, and happens once.
     generating: Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -101,8 +124,26 @@ impl KeyStore {
             dir: dir.to_path_buf(),
             rotation: rotation.max(60),
             regions: Mutex::new(BTreeMap::new()),
+            kms: Mutex::new(Vec::new()),
             generating: Mutex::new(HashMap::new()),
         };
+        let kms_path = dir.join(KMS_FILE);
+        match std::fs::read(&kms_path) {
+            Ok(bytes) => {
+                *store.kms.lock() =
+                    serde_json::from_slice(&bytes).map_err(|e| KeyError::Damaged {
+                        path: kms_path.clone(),
+                        message: e.to_string(),
+                    })?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(KeyError::Io {
+                    path: kms_path,
+                    error,
+                });
+            }
+        }
         let entries = std::fs::read_dir(dir).map_err(|error| KeyError::Io {
             path: dir.to_path_buf(),
             error,
@@ -201,11 +242,67 @@ impl KeyStore {
         }
     }
 
+    /// Records that KMS key `key_id` (public key `pkcs1`, DER PKCS#1) signs at `at`: the key is
+    /// listed from its first use until [`KMS_VALIDITY_SECS`] after its last one. Saved when new
+    /// or when the window grew by more than a day. Returns the fingerprint.
+    pub fn use_kms(&self, key_id: &str, pkcs1: &[u8], at: i64) -> Result<String, KeyError> {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(pkcs1);
+        let mut kms = self.kms.lock();
+        let want_to = at + KMS_VALIDITY_SECS;
+        let pos = kms
+            .iter()
+            .position(|k| k.key_id == key_id && k.public_pkcs1 == encoded);
+        let changed = match pos {
+            Some(i) if kms[i].valid_to >= want_to - 24 * 3600 && kms[i].valid_from <= at => false,
+            Some(i) => {
+                kms[i].valid_from = kms[i].valid_from.min(at);
+                kms[i].valid_to = kms[i].valid_to.max(want_to);
+                true
+            }
+            None => {
+                kms.push(StoredKms {
+                    key_id: key_id.to_string(),
+                    public_pkcs1: encoded,
+                    valid_from: at,
+                    valid_to: want_to,
+                });
+                true
+            }
+        };
+        if changed {
+            let path = self.dir.join(KMS_FILE);
+            let bytes = serde_json::to_vec_pretty(&*kms).map_err(|e| KeyError::Io {
+                path: path.clone(),
+                error: std::io::Error::other(e),
+            })?;
+            write_private(&path, &bytes)?;
+        }
+        Ok(sign::fingerprint(pkcs1))
+    }
+
     /// Every public key whose validity window overlaps `[from, to]`, in `region` or (`None`) in
-    /// every region; ordered by region, then age.
+    /// every region; ordered by region, then age; KMS keys (any region) last.
     pub fn public_keys(&self, region: Option<&str>, from: i64, to: i64) -> Vec<PublicKey> {
+        let kms: Vec<PublicKey> = self
+            .kms
+            .lock()
+            .iter()
+            .filter(|k| k.valid_from <= to && k.valid_to >= from)
+            .filter_map(|k| {
+                let der = base64::engine::general_purpose::STANDARD
+                    .decode(&k.public_pkcs1)
+                    .ok()?;
+                Some(PublicKey {
+                    region: region.unwrap_or("*").to_string(),
+                    fingerprint: sign::fingerprint(&der),
+                    der,
+                    valid_from: k.valid_from,
+                    valid_to: k.valid_to,
+                })
+            })
+            .collect();
         let regions = self.regions.lock();
-        regions
+        let mut out: Vec<PublicKey> = regions
             .iter()
             .filter(|(r, _)| region.is_none_or(|want| want == r.as_str()))
             .flat_map(|(_, keys)| keys.iter())
@@ -217,7 +314,9 @@ impl KeyStore {
                 valid_from: k.valid_from,
                 valid_to: k.valid_to,
             })
-            .collect()
+            .collect();
+        out.extend(kms);
+        out
     }
 }
 
@@ -228,8 +327,11 @@ fn make_key(
     valid_to: i64,
 ) -> Result<SigningKey, KeyError> {
     let public_der = sign::public_der(&private.to_public_key())?;
+    let fast =
+        sign::FastKey::from_pkcs1_der(private.to_pkcs1_der().map_err(SignError::from)?.as_bytes())?;
     Ok(SigningKey {
         region: region.to_string(),
+        fast,
         fingerprint: sign::fingerprint(&public_der),
         public_der,
         private,
@@ -282,6 +384,15 @@ fn save_region(path: &Path, keys: &[Arc<SigningKey>]) -> Result<(), KeyError> {
         });
     }
     let bytes = serde_json::to_vec_pretty(&stored).map_err(|e| io(std::io::Error::other(e)))?;
+    write_private(path, &bytes)
+}
+
+/// Writes `bytes` to `path` atomically with mode 0600.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), KeyError> {
+    let io = |error| KeyError::Io {
+        path: path.to_path_buf(),
+        error,
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp",
@@ -295,7 +406,7 @@ fn save_region(path: &Path, keys: &[Arc<SigningKey>]) -> Result<(), KeyError> {
             .mode(0o600)
             .open(&tmp)
             .map_err(io)?;
-        f.write_all(&bytes).map_err(io)?;
+        f.write_all(bytes).map_err(io)?;
         f.sync_all().map_err(io)?;
     }
     std::fs::rename(&tmp, path).map_err(io)?;

@@ -9,8 +9,17 @@
 //!
 //! It runs on the batcher thread: the batcher reports each log file delivered everywhere
 //! ([`Digester::delivered`]), forwards confirmations of digest files (ids with
-//! [`DIGEST_ID_BIT`]), and calls [`Digester::tick`] four times a second. State lives in
-//! `<data_dir>/digest/` ([`state`] states the crash invariants).
+//! [`DIGEST_ID_BIT`]), and calls [`Digester::tick`] four times a second. The batcher thread only
+//! does bookkeeping: building, hashing, signing (local key or AWS KMS) and writing a digest run
+//! on the signing threads ([`signer`]), whose results `tick` collects, so a slow or failing KMS
+//! delays digests, never log files. State lives in `<data_dir>/digest/` ([`state`] states the
+//! crash invariants).
+//!
+//! Backfill: a log file sealed in a period whose digest was already closed when the file was
+//! finally confirmed (a delivery retried across an outage or a restart) is listed by the chain's
+//! next `_backfill` digest (same window and end time as that period's standard digest, key
+//! `…_<end>_backfill.json.gz`, metadata `backfill-generation-timestamp`), as CloudTrail does.
+//! Backfill digests form a chain of their own per (trail, account, region).
 //!
 //! Chains: a chain continues across an agent restart when no period ended while the agent was
 //! down; otherwise the overdue digest is written (dated its period's end) and a new chain starts
@@ -20,10 +29,11 @@
 pub mod file;
 pub mod keys;
 pub mod sign;
+pub mod signer;
 pub mod state;
 pub mod validate;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -35,7 +45,7 @@ use crate::config::Trail;
 use crate::deliver::SealedFile;
 use file::{DigestBody, LogFileEntry, iso};
 use keys::{KeyError, KeyStore};
-use state::{Chain, DeliveredLog, Link, Outgoing, State};
+use state::{Chain, Closed, DeliveredLog, Link, Outgoing, State};
 
 /// Set in the id of every digest file handed to destinations (log file ids never reach it).
 pub const DIGEST_ID_BIT: u64 = 1 << 63;
@@ -49,6 +59,10 @@ pub struct LogHash {
     pub sha256: String,
     pub oldest: Option<i64>,
     pub newest: Option<i64>,
+    /// Unix seconds the file was sealed (its object key's time): decides whether its delivery
+    /// is late (see the module docs). `None` in checkpoints of older versions.
+    #[serde(default)]
+    pub sealed_at: Option<i64>,
 }
 
 /// Why digests cannot be written.
@@ -63,6 +77,8 @@ pub enum DigestError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Sign(#[from] sign::SignError),
+    #[error("cannot set up KMS signing: {0}")]
+    Kms(String),
 }
 
 /// Delivery times and errors of one trail (`GetTrailStatus`).
@@ -86,6 +102,8 @@ pub struct Shared {
     /// Unix seconds the agent started (`StartLoggingTime`).
     pub started: i64,
     status: Mutex<HashMap<String, TrailStatus>>,
+    /// KMS keys of the trails that sign with one, by trail name.
+    kms: HashMap<String, Arc<signer::KmsKey>>,
 }
 
 impl Shared {
@@ -98,7 +116,30 @@ impl Shared {
             )?),
             started: chrono::Utc::now().timestamp(),
             status: Mutex::new(HashMap::new()),
+            kms: HashMap::new(),
         })
+    }
+
+    /// Sets up the KMS keys of trails with `digest_signing_kms_key_id` (no call is made here:
+    /// the public key is fetched by the first signing).
+    pub fn with_kms(mut self, config: &crate::config::Config) -> Result<Self, DigestError> {
+        let wanted = config.digest_signing_kms_keys();
+        if wanted.is_empty() {
+            return Ok(self);
+        }
+        let aws = Arc::new(
+            crate::destination::AwsRuntime::new(&config.aws)
+                .map_err(|e| DigestError::Kms(e.to_string()))?,
+        );
+        let mut by_key: HashMap<String, Arc<signer::KmsKey>> = HashMap::new();
+        for (trail, key) in wanted {
+            let k = by_key
+                .entry(key.clone())
+                .or_insert_with(|| Arc::new(signer::KmsKey::new(aws.clone(), &key)))
+                .clone();
+            self.kms.insert(trail, k);
+        }
+        Ok(self)
     }
 
     /// The trail's delivery status.
@@ -129,13 +170,14 @@ impl crate::deliver::DeliveryObserver for Shared {
 }
 
 /// A trail's digest settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct DigestTrail {
     name: String,
     bucket: String,
     prefix: String,
     home_region: String,
     interval: i64,
+    kms: Option<Arc<signer::KmsKey>>,
 }
 
 /// The digest writer (see the module docs).
@@ -151,12 +193,22 @@ pub struct Digester {
     saved_at: std::time::Instant,
     /// Outbox files confirmed everywhere; deleted once a saved state no longer names them.
     garbage: Vec<u64>,
+    pool: signer::Pool,
+    /// Chains with a job at the signers.
+    signing: HashSet<usize>,
+    /// Chains whose last job failed: not before this instant, and how many failures in a row.
+    retry: HashMap<usize, (std::time::Instant, u32)>,
+    /// Digests signed whose state is not saved yet (handed out after the save).
+    signed: Vec<Outgoing>,
 }
 
+/// Signing threads: signing is quick with a local key, while KMS calls wait on the network.
+const SIGNING_THREADS: usize = 4;
+
 impl Digester {
-    /// Loads the state, writes digests that fell due while the agent was down (and restarts
+    /// Loads the state, closes periods that fell due while the agent was down (and restarts
     /// those chains), and starts a chain for the default account in each validating trail's
-    /// home region.
+    /// home region. Nothing here signs: digests are signed on the signing threads.
     pub fn open(
         data_dir: &Path,
         trails: &[Trail],
@@ -185,9 +237,11 @@ impl Digester {
                     prefix: t.prefix.clone(),
                     home_region: t.home_region.to_string(),
                     interval: interval as i64,
+                    kms: shared.kms.get(&t.name).cloned(),
                 })
             })
             .collect();
+        let pool = signer::Pool::spawn(SIGNING_THREADS, shared.keys.clone());
         let mut d = Self {
             state_path,
             outbox,
@@ -198,9 +252,14 @@ impl Digester {
             dirty: true,
             saved_at: std::time::Instant::now(),
             garbage: Vec::new(),
+            pool,
+            signing: HashSet::new(),
+            retry: HashMap::new(),
+            signed: Vec::new(),
         };
-        // Digests written but not in the saved state were never handed out: drop them.
-        let known: std::collections::HashSet<u64> = d.state.outbox.iter().map(|o| o.id).collect();
+        // Digests written but not in the saved state were never handed out: drop them (closed
+        // ones are signed and written again).
+        let known: HashSet<u64> = d.state.outbox.iter().map(|o| o.id).collect();
         if let Ok(entries) = std::fs::read_dir(&d.outbox) {
             for e in entries.flatten() {
                 let id = e
@@ -209,7 +268,7 @@ impl Digester {
                     .and_then(|s| s.to_str())
                     .and_then(|s| s.strip_suffix(".json"))
                     .and_then(|s| u64::from_str_radix(s, 16).ok());
-                if id.is_none_or(|id| !known.contains(&id)) {
+                if id.is_none_or(|id| !known.contains(&(id | DIGEST_ID_BIT))) {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
@@ -222,14 +281,15 @@ impl Digester {
                 "log file validation was turned off for some trails: their digest chains end"
             );
         }
-        // Periods that ended while the agent was down: write them, then restart the chain.
+        // Periods that ended while the agent was down: close them, then restart the chain.
         for i in 0..d.state.chains.len() {
             let end = d.state.chains[i].period_end;
             if now >= end {
-                d.emit(i, end, None)?;
+                d.close(i, end, None, now);
                 let interval = d.interval(&d.state.chains[i].trail);
                 let c = &mut d.state.chains[i];
-                c.previous = None;
+                c.restart = true;
+                c.restart_backfill = true;
                 c.period_start = now;
                 c.period_end = now + interval;
             }
@@ -239,10 +299,6 @@ impl Digester {
                 d.chain(&t.name, account, &t.home_region, now);
             }
         }
-        crate::fsutil::sync_filesystem(&d.outbox).map_err(|error| DigestError::Io {
-            path: d.outbox.clone(),
-            error,
-        })?;
         d.save()?;
         Ok(d)
     }
@@ -259,8 +315,8 @@ impl Digester {
             .map_or(3600, |t| t.interval)
     }
 
-    /// The chain for (trail, account, region), started now if new.
-    fn chain(&mut self, trail: &str, account: &str, region: &str, now: i64) -> usize {
+    /// The chain for (trail, account, region), started at `start` if new.
+    fn chain(&mut self, trail: &str, account: &str, region: &str, start: i64) -> usize {
         if let Some(i) = self
             .state
             .chains
@@ -270,25 +326,39 @@ impl Digester {
             return i;
         }
         let interval = self.interval(trail);
-        self.shared.keys.prepare(region);
+        if !self
+            .trails
+            .iter()
+            .any(|t| t.name == trail && t.kms.is_some())
+        {
+            self.shared.keys.prepare(region);
+        }
         self.state.chains.push(Chain {
             trail: trail.to_string(),
             account: account.to_string(),
             region: region.to_string(),
-            period_start: now,
-            period_end: now + interval,
+            period_start: start,
+            period_end: start + interval,
             previous: None,
             files: Vec::new(),
+            closed_until: 0,
+            late: Vec::new(),
+            previous_backfill: None,
+            closing: Vec::new(),
+            restart: false,
+            restart_backfill: false,
         });
         self.dirty = true;
         self.state.chains.len() - 1
     }
 
-    /// Hands every digest not yet confirmed to the destinations that owe it (after a restart).
-    pub fn redispatch(&self, queues: &[Sender<SealedFile>]) {
+    /// Hands every digest not yet confirmed to the destinations that owe it (after a restart),
+    /// and starts signing the closed ones.
+    pub fn redispatch(&mut self, queues: &[Sender<SealedFile>]) {
         for o in &self.state.outbox {
             self.dispatch(o, queues);
         }
+        self.pump();
     }
 
     fn outbox_path(&self, id: u64) -> PathBuf {
@@ -297,6 +367,17 @@ impl Digester {
     }
 
     fn dispatch(&self, o: &Outgoing, queues: &[Sender<SealedFile>]) {
+        let mut metadata: std::collections::BTreeMap<String, String> = [
+            ("signature".to_string(), o.signature.clone()),
+            (
+                "signature-algorithm".to_string(),
+                sign::SIGNATURE_ALGORITHM.to_string(),
+            ),
+        ]
+        .into();
+        if let Some(at) = o.backfill {
+            metadata.insert("backfill-generation-timestamp".to_string(), iso(at));
+        }
         let file = SealedFile {
             id: o.id,
             trail: o.trail.clone(),
@@ -306,14 +387,7 @@ impl Digester {
             key: o.key.clone(),
             records: 0,
             bytes: o.bytes,
-            metadata: [
-                ("signature".to_string(), o.signature.clone()),
-                (
-                    "signature-algorithm".to_string(),
-                    sign::SIGNATURE_ALGORITHM.to_string(),
-                ),
-            ]
-            .into(),
+            metadata: metadata.into_iter().collect(),
         };
         for &d in &o.pending {
             if let Some(q) = queues.get(d) {
@@ -322,34 +396,26 @@ impl Digester {
         }
     }
 
-    /// Closes every period that has ended and delivers its digest.
+    /// Closes every period that has ended, collects signed digests (saves the state, then
+    /// delivers them) and starts signing what is ready.
     pub fn tick(&mut self, now: i64, queues: &[Sender<SealedFile>]) {
-        let mut emitted = Vec::new();
         for i in 0..self.state.chains.len() {
             while self.state.chains[i].period_end <= now {
                 let end = self.state.chains[i].period_end;
-                match self.emit(
-                    i,
-                    end,
-                    Some(end + self.interval(&self.state.chains[i].trail)),
-                ) {
-                    Ok(o) => emitted.push(o),
-                    Err(e) => {
-                        let trail = self.state.chains[i].trail.clone();
-                        tracing::error!(%trail, error = %e, "cannot write digest; retrying");
-                        self.shared
-                            .update(&trail, |s| s.latest_digest_error = Some(e.to_string()));
-                        break;
-                    }
-                }
+                let next = end + self.interval(&self.state.chains[i].trail);
+                self.close(i, end, Some(next), now);
             }
         }
-        self.flush_emitted(emitted, queues);
+        self.collect(queues);
+        self.pump();
     }
 
-    /// Saves the state, then hands freshly written digests out.
-    fn flush_emitted(&mut self, emitted: Vec<Outgoing>, queues: &[Sender<SealedFile>]) {
-        if emitted.is_empty() {
+    /// Takes in finished signing jobs; saves the state and hands the signed digests out.
+    fn collect(&mut self, queues: &[Sender<SealedFile>]) {
+        while let Some(done) = self.pool.try_done() {
+            self.finish_job(done);
+        }
+        if self.signed.is_empty() {
             return;
         }
         // One sync makes every digest just written durable, before the state names them.
@@ -364,8 +430,125 @@ impl Digester {
             tracing::error!(error = %e, "cannot save digest state; retrying");
             return;
         }
-        for o in &emitted {
-            self.dispatch(o, queues);
+        for o in std::mem::take(&mut self.signed) {
+            self.dispatch(&o, queues);
+        }
+    }
+
+    fn finish_job(&mut self, done: signer::Done) {
+        self.signing.remove(&done.chain);
+        let signed = match done.result {
+            Ok(s) => s,
+            Err(e) => {
+                let failures = self.retry.get(&done.chain).map_or(0, |r| r.1) + 1;
+                let wait = crate::deliver::backoff(failures.min(10));
+                tracing::error!(trail = %done.trail, error = %e, retry_in_ms = wait.as_millis() as u64, "cannot sign digest; retrying");
+                self.shared
+                    .update(&done.trail, |s| s.latest_digest_error = Some(e.clone()));
+                self.retry
+                    .insert(done.chain, (std::time::Instant::now() + wait, failures));
+                return;
+            }
+        };
+        self.retry.remove(&done.chain);
+        let Some(c) = self.state.chains.get_mut(done.chain) else {
+            return;
+        };
+        if c.closing.first().is_none_or(|h| h.id != done.id) {
+            return;
+        }
+        let closed = c.closing.remove(0);
+        let Some(trail) = self.trails.iter().find(|t| t.name == c.trail) else {
+            return;
+        };
+        let key = closed_key(trail, c, &closed);
+        let link = Link {
+            bucket: trail.bucket.clone(),
+            key: key.clone(),
+            sha256: signed.sha256,
+            signature: signed.signature.clone(),
+        };
+        if closed.backfill.is_some() {
+            c.previous_backfill = Some(link);
+        } else {
+            c.previous = Some(link);
+        }
+        let out = Outgoing {
+            id: closed.id,
+            trail: trail.name.clone(),
+            bucket: trail.bucket.clone(),
+            key,
+            signature: signed.signature,
+            bytes: signed.bytes,
+            pending: (0..self.destinations).collect(),
+            backfill: closed.backfill,
+        };
+        self.state.outbox.push(out.clone());
+        self.signed.push(out);
+        self.dirty = true;
+    }
+
+    /// Hands each chain's oldest closed digest to the signers (one job per chain at a time).
+    fn pump(&mut self) {
+        let now = std::time::Instant::now();
+        for i in 0..self.state.chains.len() {
+            let c = &self.state.chains[i];
+            if c.closing.is_empty()
+                || self.signing.contains(&i)
+                || self.retry.get(&i).is_some_and(|r| r.0 > now)
+            {
+                continue;
+            }
+            let Some(trail) = self.trails.iter().find(|t| t.name == c.trail) else {
+                continue;
+            };
+            let closed = &c.closing[0];
+            let previous = match (closed.fresh, closed.backfill) {
+                (true, _) => None,
+                (false, None) => c.previous.as_ref(),
+                (false, Some(_)) => c.previous_backfill.as_ref(),
+            };
+            let key = closed_key(trail, c, closed);
+            let body = DigestBody {
+                aws_account_id: c.account.clone(),
+                digest_start_time: iso(closed.start),
+                digest_end_time: iso(closed.end),
+                digest_s3_bucket: trail.bucket.clone(),
+                digest_s3_object: key,
+                digest_public_key_fingerprint: String::new(),
+                digest_signature_algorithm: sign::SIGNATURE_ALGORITHM.to_string(),
+                newest_event_time: closed.files.iter().filter_map(|f| f.newest).max().map(iso),
+                oldest_event_time: closed.files.iter().filter_map(|f| f.oldest).min().map(iso),
+                previous_digest_s3_bucket: previous.map(|p| p.bucket.clone()),
+                previous_digest_s3_object: previous.map(|p| p.key.clone()),
+                previous_digest_hash_value: previous.map(|p| p.sha256.clone()),
+                previous_digest_hash_algorithm: previous.map(|_| "SHA-256".to_string()),
+                previous_digest_signature: previous.map(|p| p.signature.clone()),
+                log_files: closed
+                    .files
+                    .iter()
+                    .map(|f| LogFileEntry {
+                        s3_bucket: f.bucket.clone(),
+                        s3_object: f.key.clone(),
+                        hash_value: f.sha256.clone(),
+                        hash_algorithm: "SHA-256".to_string(),
+                        newest_event_time: f.newest.map(iso),
+                        oldest_event_time: f.oldest.map(iso),
+                    })
+                    .collect(),
+            };
+            let job = signer::Job {
+                chain: i,
+                id: closed.id,
+                trail: trail.name.clone(),
+                region: c.region.clone(),
+                end: closed.end,
+                body,
+                kms: trail.kms.clone(),
+                path: self.outbox_path(closed.id),
+            };
+            self.signing.insert(i);
+            self.pool.submit(job);
         }
     }
 
@@ -394,15 +577,23 @@ impl Digester {
             return;
         }
         self.state.recorded.push(id);
-        let i = self.chain(trail, &hash.account, &hash.region, now);
+        // A new chain starts no later than the file was sealed (nothing is late in it).
+        let start = hash.sealed_at.map_or(now, |t| t.min(now));
+        let i = self.chain(trail, &hash.account, &hash.region, start);
         let c = &mut self.state.chains[i];
-        c.files.push(DeliveredLog {
+        let log = DeliveredLog {
             bucket: bucket.to_string(),
             key: key.to_string(),
             sha256: hash.sha256.clone(),
             oldest: hash.oldest,
             newest: hash.newest,
-        });
+        };
+        if hash.sealed_at.is_some_and(|t| t < c.closed_until) {
+            // Sealed in a period whose digest is already closed: a backfill digest lists it.
+            c.late.push(log);
+        } else {
+            c.files.push(log);
+        }
         self.dirty = true;
     }
 
@@ -429,21 +620,17 @@ impl Digester {
     /// At shutdown: a final digest for every chain with an open period, ending now.
     pub fn close_all(&mut self, now: i64, queues: &[Sender<SealedFile>]) {
         self.tick(now, queues);
-        let mut emitted = Vec::new();
         for i in 0..self.state.chains.len() {
             let c = &self.state.chains[i];
-            if now <= c.period_start && c.files.is_empty() {
+            if now <= c.period_start && c.files.is_empty() && c.late.is_empty() {
                 continue;
             }
             // A digest ends after it starts (and its key, dated by the end, is new).
             let end = now.max(c.period_start + 1);
             let next_end = c.period_end.max(end + 1);
-            match self.emit(i, end, Some(next_end)) {
-                Ok(o) => emitted.push(o),
-                Err(e) => tracing::error!(error = %e, "cannot write final digest"),
-            }
+            self.close(i, end, Some(next_end), now);
         }
-        self.flush_emitted(emitted, queues);
+        self.pump();
     }
 
     /// The batcher saved a checkpoint naming `still_sealed` (ids) as sealed: recorded files it
@@ -456,9 +643,9 @@ impl Digester {
         }
     }
 
-    /// True when no digest waits for a destination.
+    /// True when no digest waits for signing or for a destination.
     pub fn idle(&self) -> bool {
-        self.state.outbox.is_empty()
+        self.state.outbox.is_empty() && self.state.chains.iter().all(|c| c.closing.is_empty())
     }
 
     /// Saves the state if it changed (the batcher calls this before its checkpoint, so files it
@@ -491,100 +678,76 @@ impl Digester {
         Ok(())
     }
 
-    /// Builds, signs and writes (to the outbox) chain `i`'s digest for `[period_start, end]`,
-    /// advances the chain to `[end, next_end)` (unchanged end when `None`) and queues the digest
-    /// in the state. The caller saves the state before dispatching.
-    fn emit(&mut self, i: usize, end: i64, next_end: Option<i64>) -> Result<Outgoing, DigestError> {
-        let c = &self.state.chains[i];
-        let Some(trail) = self.trails.iter().find(|t| t.name == c.trail) else {
-            return Err(DigestError::Io {
-                path: self.state_path.clone(),
-                error: std::io::Error::other(format!("trail {} is not validating", c.trail)),
-            });
-        };
-        let key = file::digest_key(
-            &trail.prefix,
-            &c.account,
-            &c.region,
-            &trail.name,
-            &trail.home_region,
-            end,
-        );
-        let signing = self.shared.keys.active(&c.region, end)?;
-        let body = DigestBody {
-            aws_account_id: c.account.clone(),
-            digest_start_time: iso(c.period_start),
-            digest_end_time: iso(end),
-            digest_s3_bucket: trail.bucket.clone(),
-            digest_s3_object: key.clone(),
-            digest_public_key_fingerprint: signing.fingerprint.clone(),
-            digest_signature_algorithm: sign::SIGNATURE_ALGORITHM.to_string(),
-            newest_event_time: c.files.iter().filter_map(|f| f.newest).max().map(iso),
-            oldest_event_time: c.files.iter().filter_map(|f| f.oldest).min().map(iso),
-            previous_digest_s3_bucket: c.previous.as_ref().map(|p| p.bucket.clone()),
-            previous_digest_s3_object: c.previous.as_ref().map(|p| p.key.clone()),
-            previous_digest_hash_value: c.previous.as_ref().map(|p| p.sha256.clone()),
-            previous_digest_hash_algorithm: c.previous.as_ref().map(|_| "SHA-256".to_string()),
-            previous_digest_signature: c.previous.as_ref().map(|p| p.signature.clone()),
-            log_files: c
-                .files
-                .iter()
-                .map(|f| LogFileEntry {
-                    s3_bucket: f.bucket.clone(),
-                    s3_object: f.key.clone(),
-                    hash_value: f.sha256.clone(),
-                    hash_algorithm: "SHA-256".to_string(),
-                    newest_event_time: f.newest.map(iso),
-                    oldest_event_time: f.oldest.map(iso),
-                })
-                .collect(),
-        };
-        let raw = body.to_bytes();
-        let sha = sign::sha256_hex(&raw);
-        let to_sign = sign::string_to_sign(
-            &body.digest_end_time,
-            &body.digest_s3_bucket,
-            &body.digest_s3_object,
-            &sha,
-            body.previous_digest_signature.as_deref(),
-        );
-        let signature = hex::encode(sign::sign(&signing.private, to_sign.as_bytes())?);
-        let gz = file::gzip(&raw).map_err(|error| DigestError::Io {
-            path: self.outbox.clone(),
-            error,
-        })?;
-        let id = DIGEST_ID_BIT | self.state.next_id;
-        let path = self.outbox_path(id);
-        std::fs::write(&path, &gz).map_err(|error| DigestError::Io {
-            path: path.clone(),
-            error,
-        })?;
-        let out = Outgoing {
-            id,
-            trail: trail.name.clone(),
-            bucket: trail.bucket.clone(),
-            key: key.clone(),
-            signature: signature.clone(),
-            bytes: gz.len() as u64,
-            pending: (0..self.destinations).collect(),
-        };
-        let bucket = trail.bucket.clone();
-        self.state.next_id += 1;
+    /// Closes chain `i`'s open period at `end`: its files (and late files, as a backfill digest
+    /// generated at `now`) become closed digests to sign, and the chain moves on to
+    /// `[end, next_end)` (unchanged end when `None`).
+    fn close(&mut self, i: usize, end: i64, next_end: Option<i64>, now: i64) {
+        let base = self.state.next_id;
         let c = &mut self.state.chains[i];
-        c.files.clear();
-        c.previous = Some(Link {
-            bucket,
-            key,
-            sha256: sha,
-            signature,
-        });
+        let mut used = 0;
+        let standard = Closed {
+            id: DIGEST_ID_BIT | base,
+            start: c.period_start,
+            end,
+            files: std::mem::take(&mut c.files),
+            fresh: std::mem::take(&mut c.restart),
+            backfill: None,
+        };
+        c.closing.push(standard);
+        used += 1;
+        if !c.late.is_empty() {
+            c.closing.push(Closed {
+                id: DIGEST_ID_BIT | (base + 1),
+                start: c.period_start,
+                end,
+                files: std::mem::take(&mut c.late),
+                fresh: std::mem::take(&mut c.restart_backfill),
+                backfill: Some(now.max(end)),
+            });
+            used += 1;
+        }
         c.period_start = end;
+        c.closed_until = end;
         if let Some(next) = next_end {
             c.period_end = next;
         }
-        self.state.outbox.push(out.clone());
+        self.state.next_id = base + used;
         self.dirty = true;
-        Ok(out)
+    }
+}
+
+#[cfg(test)]
+impl Digester {
+    /// Waits until every closed digest is signed, collected and handed out.
+    fn settle(&mut self, queues: &[Sender<SealedFile>]) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.state.chains.iter().any(|c| !c.closing.is_empty())
+            && std::time::Instant::now() < deadline
+        {
+            self.pump();
+            if let Some(done) = self.pool.done_timeout(std::time::Duration::from_millis(50)) {
+                self.finish_job(done);
+            }
+            self.collect(queues);
+        }
+        self.collect(queues);
+    }
+}
+
+/// The object key of a closed digest (`…_<end>.json.gz`, or `…_<end>_backfill.json.gz`).
+fn closed_key(trail: &DigestTrail, c: &Chain, closed: &Closed) -> String {
+    let key = file::digest_key(
+        &trail.prefix,
+        &c.account,
+        &c.region,
+        &trail.name,
+        &trail.home_region,
+        closed.end,
+    );
+    if closed.backfill.is_some() {
+        file::backfill_key(&key)
+    } else {
+        key
     }
 }
 
@@ -613,12 +776,14 @@ mod tests {
         }
     }
 
-    /// Delivers every queued digest to `dest` and confirms it.
+    /// Signs every closed digest, delivers every queued one to `dest` and confirms it.
     fn deliver(
         rx: &crossbeam_channel::Receiver<SealedFile>,
+        queues: &[Sender<SealedFile>],
         dest: &LocalDestination,
         d: &mut Digester,
     ) -> Vec<DigestBody> {
+        d.settle(queues);
         let mut out = Vec::new();
         while let Ok(f) = rx.try_recv() {
             dest.put_file(&f).expect("put digest");
@@ -653,6 +818,19 @@ mod tests {
         let cfg =
             parse("enable_log_file_validation = true\ndigest_interval_secs = 5\n").expect("valid");
         assert_eq!(cfg.trails()[0].digest_interval_secs, Some(5));
+        let cfg =
+            parse("enable_log_file_validation = true\ndigest_signing_kms_key_id = \"alias/k\"\n")
+                .expect("KMS signing is accepted");
+        assert_eq!(
+            cfg.digest_signing_kms_keys(),
+            vec![("main".to_string(), "alias/k".to_string())]
+        );
+        assert!(
+            parse("")
+                .expect("valid")
+                .digest_signing_kms_keys()
+                .is_empty()
+        );
         for (extra, key) in [
             (
                 "digest_interval_secs = 0\n",
@@ -660,6 +838,10 @@ mod tests {
             ),
             (
                 "digest_signing_kms_key_id = \"alias/k\"\n",
+                "trails[0].digest_signing_kms_key_id",
+            ),
+            (
+                "enable_log_file_validation = true\ndigest_signing_kms_key_id = \"a b\"\n",
                 "trails[0].digest_signing_kms_key_id",
             ),
         ] {
@@ -704,6 +886,7 @@ mod tests {
             sha256: sign::sha256_hex(raw),
             oldest: Some(T0 + 5),
             newest: Some(T0 + 5),
+            sealed_at: Some(T0 + 9),
         };
         let mut d = open(T0);
         d.delivered(
@@ -725,9 +908,12 @@ mod tests {
             &queues,
         );
         d.tick(T0 + 59, &queues);
-        assert!(deliver(&rx, &dest, &mut d).is_empty(), "period not over");
+        assert!(
+            deliver(&rx, &queues, &dest, &mut d).is_empty(),
+            "period not over"
+        );
         d.tick(T0 + 130, &queues);
-        let got = deliver(&rx, &dest, &mut d);
+        let got = deliver(&rx, &queues, &dest, &mut d);
         assert_eq!(got.len(), 2, "the period with the file and an empty one");
         assert_eq!(got[0].log_files.len(), 1);
         assert_eq!(got[0].log_files[0].hash_value, hash.sha256);
@@ -772,7 +958,7 @@ mod tests {
         d.checkpoint_saved(|_| false);
         assert!(d.state.recorded.is_empty());
         d.tick(T0 + 180, &queues);
-        let got3 = deliver(&rx, &dest, &mut d);
+        let got3 = deliver(&rx, &queues, &dest, &mut d);
         assert_eq!(got3.len(), 1);
         assert_eq!(
             got3[0].previous_digest_s3_object.as_deref(),
@@ -784,11 +970,11 @@ mod tests {
         drop(d);
         let mut d = open(T0 + 400);
         d.redispatch(&queues);
-        let overdue = deliver(&rx, &dest, &mut d);
+        let overdue = deliver(&rx, &queues, &dest, &mut d);
         assert_eq!(overdue.len(), 1);
         assert_eq!(overdue[0].digest_end_time, "2026-01-01T00:04:00Z");
         d.tick(T0 + 460, &queues);
-        let fresh = deliver(&rx, &dest, &mut d);
+        let fresh = deliver(&rx, &queues, &dest, &mut d);
         assert_eq!(fresh.len(), 1);
         assert_eq!(fresh[0].previous_digest_signature, None, "a new chain");
         assert_eq!(fresh[0].digest_start_time, "2026-01-01T00:06:40Z");
@@ -813,6 +999,184 @@ mod tests {
         assert_eq!((summary.digests_valid, summary.logs_valid), (5, 1), "{out}");
         assert!(
             out.contains("5/5 digest files valid\n1/1 log files valid\n"),
+            "{out}"
+        );
+    }
+
+    /// A log file written to `dest` (as the batcher would deliver it) and what the batcher knows
+    /// of it.
+    fn put_log(dir: &Path, dest: &LocalDestination, id: u64, sealed_at: i64) -> (String, LogHash) {
+        let raw = format!(
+            r#"{{"Records":[{{"eventTime":"{}","n":{id}}}]}}"#,
+            file::iso(sealed_at - 1)
+        );
+        let staged = dir.join(format!("log-{id}.gz"));
+        std::fs::write(&staged, file::gzip(raw.as_bytes()).expect("gzip")).expect("stage");
+        let key = format!(
+            "AWSLogs/123456789012/CloudTrail/us-east-1/2026/01/01/123456789012_CloudTrail_us-east-1_20260101T0000Z_Log{id:013}.json.gz"
+        );
+        let log = SealedFile {
+            id,
+            trail: "main".into(),
+            digest: false,
+            path: staged,
+            bucket: "audit-logs".into(),
+            key: key.clone(),
+            records: 1,
+            bytes: 0,
+            metadata: Default::default(),
+        };
+        dest.put_file(&log).expect("put log");
+        let hash = LogHash {
+            account: ACCOUNT.into(),
+            region: "us-east-1".into(),
+            sha256: sign::sha256_hex(raw.as_bytes()),
+            oldest: Some(sealed_at - 1),
+            newest: Some(sealed_at - 1),
+            sealed_at: Some(sealed_at),
+        };
+        (key, hash)
+    }
+
+    #[test]
+    fn late_deliveries_go_to_backfill_digests_across_restarts_and_validate() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (data, root) = (dir.path().join("data"), dir.path().join("out"));
+        let dest = LocalDestination::new(&root, &data).expect("dest");
+        let shared = Arc::new(Shared::open(&data).expect("keys"));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let queues = vec![tx];
+        let trails = [trail(60)];
+        let open = |now| {
+            Digester::open(&data, &trails, Some(ACCOUNT), shared.clone(), 1, now).expect("open")
+        };
+        let mut d = open(T0);
+        // A: sealed and confirmed in the first period.
+        let (ka, ha) = put_log(dir.path(), &dest, 1, T0 + 10);
+        d.delivered(1, "main", "audit-logs", &ka, Some(&ha), T0 + 20, &queues);
+        d.tick(T0 + 61, &queues);
+        let first = deliver(&rx, &queues, &dest, &mut d);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].log_files.len(), 1);
+        // B: sealed in the first period, confirmed after its digest was written (an outage).
+        let (kb, hb) = put_log(dir.path(), &dest, 2, T0 + 50);
+        d.delivered(2, "main", "audit-logs", &kb, Some(&hb), T0 + 70, &queues);
+        // C: sealed in the second period, confirmed in it: a standard entry.
+        let (kc, hc) = put_log(dir.path(), &dest, 3, T0 + 75);
+        d.delivered(3, "main", "audit-logs", &kc, Some(&hc), T0 + 80, &queues);
+        // Crash (state saved by the batcher's checkpoint), restart within the period.
+        d.save_if_dirty().expect("save");
+        drop(d);
+        let mut d = open(T0 + 100);
+        d.redispatch(&queues);
+        // D: sealed before the crash in the first period, re-delivered after the restart.
+        let (kd, hd) = put_log(dir.path(), &dest, 4, T0 + 55);
+        d.delivered(4, "main", "audit-logs", &kd, Some(&hd), T0 + 101, &queues);
+        // A confirmation repeated after the crash is not listed again.
+        d.delivered(2, "main", "audit-logs", &kb, Some(&hb), T0 + 102, &queues);
+        d.tick(T0 + 121, &queues);
+        let second = deliver(&rx, &queues, &dest, &mut d);
+        assert_eq!(second.len(), 2, "a standard and a backfill digest");
+        let (std2, back1) = (&second[0], &second[1]);
+        assert!(!std2.digest_s3_object.ends_with("_backfill.json.gz"));
+        assert_eq!(
+            std2.log_files
+                .iter()
+                .map(|f| f.s3_object.as_str())
+                .collect::<Vec<_>>(),
+            vec![kc.as_str()]
+        );
+        assert_eq!(
+            back1.digest_s3_object,
+            file::backfill_key(&std2.digest_s3_object),
+            "same end time, _backfill suffix"
+        );
+        assert_eq!(
+            back1
+                .log_files
+                .iter()
+                .map(|f| f.s3_object.as_str())
+                .collect::<Vec<_>>(),
+            vec![kb.as_str(), kd.as_str()]
+        );
+        assert_eq!(back1.previous_digest_signature, None, "first of its chain");
+        assert_eq!(
+            std2.previous_digest_s3_object.as_deref(),
+            Some(first[0].digest_s3_object.as_str()),
+            "the standard chain continues past the backfill"
+        );
+        // E: late again, after a restart with a gap: the overdue digest is written, both
+        // chains restart, E goes to the next backfill.
+        let (ke, he) = put_log(dir.path(), &dest, 5, T0 + 170);
+        d.save_if_dirty().expect("save");
+        drop(d);
+        let mut d = open(T0 + 400);
+        d.redispatch(&queues);
+        d.delivered(5, "main", "audit-logs", &ke, Some(&he), T0 + 401, &queues);
+        d.tick(T0 + 461, &queues);
+        let third = deliver(&rx, &queues, &dest, &mut d);
+        assert_eq!(
+            third.len(),
+            3,
+            "overdue, fresh standard, backfill: {third:?}"
+        );
+        assert_eq!(third[2].log_files[0].s3_object, ke);
+        assert_eq!(third[2].previous_digest_signature, None, "restarted chain");
+        // F: a second late file in the same chain run links to the previous backfill.
+        let (kf, hf) = put_log(dir.path(), &dest, 6, T0 + 455);
+        d.delivered(6, "main", "audit-logs", &kf, Some(&hf), T0 + 470, &queues);
+        d.close_all(T0 + 480, &queues);
+        let fourth = deliver(&rx, &queues, &dest, &mut d);
+        assert_eq!(fourth.len(), 2);
+        assert_eq!(
+            fourth[1].previous_digest_s3_object.as_deref(),
+            Some(third[2].digest_s3_object.as_str())
+        );
+        assert!(d.idle());
+        // Every file listed exactly once; everything validates, backfill counted apart.
+        let mut listed: Vec<String> = first
+            .iter()
+            .chain(&second)
+            .chain(&third)
+            .chain(&fourth)
+            .flat_map(|b| b.log_files.iter().map(|f| f.s3_object.clone()))
+            .collect();
+        listed.sort();
+        let mut want = vec![ka, kb, kc, kd, ke, kf];
+        want.sort();
+        assert_eq!(listed, want);
+        let store = validate::LocalStore::new(root.clone(), data.clone());
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let t = trail(60);
+        let req = validate::Request {
+            trail: &t,
+            arn: "arn".into(),
+            start: T0,
+            end: T0 + 1000,
+            verbose: true,
+        };
+        let summary = validate::Validator::new(&store, &shared.keys, &mut out, &mut err)
+            .run(&req)
+            .expect("validate");
+        let (out, err) = (String::from_utf8_lossy(&out), String::from_utf8_lossy(&err));
+        assert!(summary.ok(), "{out}\n{err}");
+        assert_eq!(
+            (
+                summary.digests_valid,
+                summary.backfill_valid,
+                summary.logs_valid
+            ),
+            (5, 3, 6),
+            "{out}"
+        );
+        assert!(
+            out.contains("(backfill) Digest file\ts3://audit-logs/"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "5/5 digest files valid\n3/3 backfill digest files valid\n6/6 log files valid\n"
+            ),
             "{out}"
         );
     }

@@ -6,10 +6,15 @@
 //!   no trailing LF, every field verbatim from the digest JSON.
 //! - Signature: RSASSA-PKCS1-v1_5 with SHA-256 (`SHA256withRSA`), lowercase hex.
 //! - Public key published as DER PKCS#1 `RSAPublicKey`; fingerprint = lowercase hex MD5 of those
-//!   DER bytes.
+//!   DER bytes (KMS `GetPublicKey` returns SPKI: [`spki_to_pkcs1`]).
+//!
+//! Signing with a local key uses aws-lc (several times faster than the pure-Rust `rsa` crate,
+//! which keeps key generation, storage and verification); both produce the same, deterministic,
+//! PKCS#1 v1.5 signature.
 
 use md5::{Digest as _, Md5};
 use rsa::pkcs1::{DecodeRsaPublicKey, EncodeRsaPublicKey};
+use rsa::pkcs8::DecodePublicKey;
 use rsa::{Pkcs1v15Sign, RsaPrivateKey, RsaPublicKey};
 use sha2::Sha256;
 
@@ -23,6 +28,47 @@ pub enum SignError {
     Rsa(#[from] rsa::Error),
     #[error("cannot encode or decode a PKCS#1 key: {0}")]
     Pkcs1(#[from] rsa::pkcs1::Error),
+    #[error("not an RSA SubjectPublicKeyInfo: {0}")]
+    Spki(#[from] rsa::pkcs8::spki::Error),
+    #[error("aws-lc rejected the key or failed to sign: {0}")]
+    AwsLc(String),
+}
+
+/// A private key ready for fast signing (aws-lc).
+pub struct FastKey(aws_lc_rs::signature::RsaKeyPair);
+
+impl std::fmt::Debug for FastKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FastKey(..)")
+    }
+}
+
+impl FastKey {
+    /// From DER PKCS#1 `RSAPrivateKey` bytes.
+    pub fn from_pkcs1_der(der: &[u8]) -> Result<Self, SignError> {
+        aws_lc_rs::signature::RsaKeyPair::from_der(der)
+            .map(Self)
+            .map_err(|e| SignError::AwsLc(e.to_string()))
+    }
+
+    /// RSASSA-PKCS1-v1_5 / SHA-256 signature of `message`.
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        let mut sig = vec![0u8; self.0.public_modulus_len()];
+        self.0
+            .sign(
+                &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                &aws_lc_rs::rand::SystemRandom::new(),
+                message,
+                &mut sig,
+            )
+            .map_err(|e| SignError::AwsLc(e.to_string()))?;
+        Ok(sig)
+    }
+}
+
+/// DER PKCS#1 `RSAPublicKey` from DER SubjectPublicKeyInfo (what KMS `GetPublicKey` returns).
+pub fn spki_to_pkcs1(spki: &[u8]) -> Result<Vec<u8>, SignError> {
+    public_der(&RsaPublicKey::from_public_key_der(spki)?)
 }
 
 /// Lowercase hex SHA-256 of `bytes`.
@@ -119,6 +165,15 @@ mod tests {
         assert!(!verify(&public, msg.as_bytes(), &bad));
         let der = public_der(&public).expect("der");
         assert_eq!(&der[..4], &[0x30, 0x82, 0x01, 0x0a], "PKCS#1, not SPKI");
+        // aws-lc signs the same (PKCS#1 v1.5 is deterministic).
+        let pkcs1 = rsa::pkcs1::EncodeRsaPrivateKey::to_pkcs1_der(&key).expect("pkcs1");
+        let fast = FastKey::from_pkcs1_der(pkcs1.as_bytes()).expect("aws-lc key");
+        assert_eq!(fast.sign(msg.as_bytes()).expect("fast sign"), sig);
+        // SPKI (as KMS returns it) converts to the same PKCS#1 bytes.
+        let spki = rsa::pkcs8::EncodePublicKey::to_public_key_der(&public).expect("spki");
+        assert_eq!(&spki.as_bytes()[..4], &[0x30, 0x82, 0x01, 0x22], "SPKI");
+        assert_eq!(spki_to_pkcs1(spki.as_bytes()).expect("convert"), der);
+        assert!(spki_to_pkcs1(&der).is_err(), "PKCS#1 is not SPKI");
         assert_eq!(public_from_der(&der).expect("parse"), public);
         assert_eq!(fingerprint(&der).len(), 32);
     }

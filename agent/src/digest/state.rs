@@ -4,10 +4,16 @@
 //! - A log file enters a chain's `files` only once it is confirmed by every destination, and the
 //!   state naming it is saved before the batcher's checkpoint forgets the file: a delivered file
 //!   is never left out of a digest, and an undelivered one is never listed.
-//! - A digest is built, signed and written to `outbox/<id>.json.gz`, and the state (the chain
-//!   advanced, the digest in `outbox`) is saved, before the digest is handed to destinations: a
-//!   digest key is only ever written with one content, and re-delivery after a crash is
-//!   idempotent.
+//! - A period that ends is *closed*: its files move, in the same state change, into a
+//!   [`Closed`] entry of the chain (with its outbox id), and the chain's next period starts. The
+//!   closed digest is then signed off the batcher thread; once signed and written to
+//!   `outbox/<id>.json.gz`, the state (the chain's link advanced, the digest in `outbox`) is
+//!   saved before the digest is handed to destinations. A crash in between re-signs the closed
+//!   entry from the saved state (same body, same deterministic PKCS#1 v1.5 signature): a digest
+//!   key is only ever written with one content, and re-delivery after a crash is idempotent.
+//! - A file sealed before the chain's last closed period ended (`closed_until`) but confirmed
+//!   only afterwards missed that period's digest: it goes to `late` and then into the chain's
+//!   next `_backfill` digest, which has a chain (`previous_backfill`) of its own.
 
 use std::path::Path;
 
@@ -49,6 +55,37 @@ pub struct Chain {
     pub previous: Option<Link>,
     /// Files delivered in the open period.
     pub files: Vec<DeliveredLog>,
+    /// End of the last closed period (0 before the first): files sealed before it are late.
+    #[serde(default)]
+    pub closed_until: i64,
+    /// Late files, for the next `_backfill` digest.
+    #[serde(default)]
+    pub late: Vec<DeliveredLog>,
+    /// The chain's last backfill digest.
+    #[serde(default)]
+    pub previous_backfill: Option<Link>,
+    /// Periods closed, digests not yet signed, oldest first.
+    #[serde(default)]
+    pub closing: Vec<Closed>,
+    /// The next standard / backfill digest starts a new chain (after a gap).
+    #[serde(default)]
+    pub restart: bool,
+    #[serde(default)]
+    pub restart_backfill: bool,
+}
+
+/// A closed period whose digest is not signed yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closed {
+    /// Outbox id of the digest.
+    pub id: u64,
+    pub start: i64,
+    pub end: i64,
+    pub files: Vec<DeliveredLog>,
+    /// All `previousDigest*` null.
+    pub fresh: bool,
+    /// A `_backfill` digest, generated at this time (Unix seconds).
+    pub backfill: Option<i64>,
 }
 
 /// A digest written and signed, not yet confirmed by every destination.
@@ -62,6 +99,9 @@ pub struct Outgoing {
     pub bytes: u64,
     /// Destinations that have not confirmed it.
     pub pending: Vec<usize>,
+    /// For a backfill digest: its generation time (`backfill-generation-timestamp`).
+    #[serde(default)]
+    pub backfill: Option<i64>,
 }
 
 /// The whole state.

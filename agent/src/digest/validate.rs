@@ -218,6 +218,9 @@ pub struct Summary {
     pub digests_invalid: u64,
     pub logs_valid: u64,
     pub logs_invalid: u64,
+    /// `_backfill` digests (a chain of their own, counted apart as the AWS CLI does).
+    pub backfill_valid: u64,
+    pub backfill_invalid: u64,
     /// Earliest `digestStartTime` / latest `digestEndTime` of valid digests (Unix seconds).
     pub found_from: Option<i64>,
     pub found_to: Option<i64>,
@@ -225,7 +228,7 @@ pub struct Summary {
 
 impl Summary {
     pub fn ok(&self) -> bool {
-        self.digests_invalid == 0 && self.logs_invalid == 0
+        self.digests_invalid == 0 && self.backfill_invalid == 0 && self.logs_invalid == 0
     }
 }
 
@@ -321,13 +324,29 @@ impl<'a, S: Store> Validator<'a, S> {
         }
     }
 
+    fn good_digest(&mut self, backfill: bool) {
+        if backfill {
+            self.summary.backfill_valid += 1;
+        } else {
+            self.summary.digests_valid += 1;
+        }
+    }
+
+    fn bad_digest(&mut self, backfill: bool) {
+        if backfill {
+            self.summary.backfill_invalid += 1;
+        } else {
+            self.summary.digests_invalid += 1;
+        }
+    }
+
     fn tick(&mut self) {
         if self.progress {
             let s = &self.summary;
             let _ = write!(
                 self.err,
                 "\r\x1b[Kchecked {} digest files, {} log files",
-                s.digests_valid + s.digests_invalid,
+                s.digests_valid + s.digests_invalid + s.backfill_valid + s.backfill_invalid,
                 s.logs_valid + s.logs_invalid
             );
         }
@@ -347,7 +366,8 @@ impl<'a, S: Store> Validator<'a, S> {
         let all = self.store.list(&t.bucket, &root)?;
         // Chains: (account, region) folders that hold this trail's digests.
         let marker = "_CloudTrail-Digest_";
-        let mut chains: BTreeMap<(String, String), Vec<(i64, String)>> = BTreeMap::new();
+        // (backfill, account, region) -> digests; standard chains first, as the AWS CLI walks.
+        let mut chains: BTreeMap<(bool, String, String), Vec<(i64, String)>> = BTreeMap::new();
         for key in &all {
             let Some(rest) = key.strip_prefix(&root) else {
                 continue;
@@ -358,15 +378,16 @@ impl<'a, S: Store> Validator<'a, S> {
             }
             let (account, region, name) = (parts[0], parts[2], parts[6]);
             let want = format!("{account}{marker}{region}_{}_{}_", t.name, t.home_region);
-            if !name.starts_with(&want) || name.ends_with("_backfill.json.gz") {
+            if !name.starts_with(&want) {
                 continue;
             }
+            let backfill = name.ends_with("_backfill.json.gz");
             let Some(ts) = key_time(name) else { continue };
             if ts < req.start || ts > req.end + 3600 {
                 continue;
             }
             chains
-                .entry((account.to_string(), region.to_string()))
+                .entry((backfill, account.to_string(), region.to_string()))
                 .or_default()
                 .push((ts, key.clone()));
         }
@@ -374,7 +395,7 @@ impl<'a, S: Store> Validator<'a, S> {
             self.finish(req);
             return Ok(self.summary);
         }
-        for ((_, region), mut digests) in chains {
+        for ((backfill, _, region), mut digests) in chains {
             digests.sort();
             self.walk(
                 req,
@@ -382,6 +403,7 @@ impl<'a, S: Store> Validator<'a, S> {
                 &region,
                 &t.home_region.to_string(),
                 &digests,
+                backfill,
             )?;
         }
         self.finish(req);
@@ -396,7 +418,13 @@ impl<'a, S: Store> Validator<'a, S> {
         region: &str,
         home: &str,
         digests: &[(i64, String)],
+        backfill: bool,
     ) -> Result<(), ValidateError> {
+        let kind = if backfill {
+            "(backfill) Digest file"
+        } else {
+            "Digest file"
+        };
         // What the digest checked just before (the next newer one) claimed about its
         // predecessor: (newer key, previous key, previous hash, previous signature).
         let mut claimed: Option<Claim> = None;
@@ -408,54 +436,59 @@ impl<'a, S: Store> Validator<'a, S> {
                 if !digests.iter().any(|(_, k)| *k == c.previous)
                     && self.store.get(&c.bucket, &c.previous)?.is_none()
                 {
-                    self.invalid("Digest file", &c.bucket, &c.previous, "not found");
-                    self.summary.digests_invalid += 1;
+                    self.invalid(kind, &c.bucket, &c.previous, "not found");
+                    self.bad_digest(backfill);
                 }
             }
             let Some(obj) = self.store.get(bucket, key)? else {
-                self.invalid("Digest file", bucket, key, "not found");
-                self.summary.digests_invalid += 1;
+                self.invalid(kind, bucket, key, "not found");
+                self.bad_digest(backfill);
                 continue;
             };
             let Some(raw) = gunzip(&obj.bytes) else {
-                self.invalid("Digest file", bucket, key, "invalid format");
-                self.summary.digests_invalid += 1;
+                self.invalid(kind, bucket, key, "invalid format");
+                self.bad_digest(backfill);
                 continue;
             };
             let body: Value = match serde_json::from_slice(&raw) {
                 Ok(v @ Value::Object(_)) => v,
                 _ => {
-                    self.invalid("Digest file", bucket, key, "invalid format");
-                    self.summary.digests_invalid += 1;
+                    self.invalid(kind, bucket, key, "invalid format");
+                    self.bad_digest(backfill);
                     continue;
                 }
             };
             if REQUIRED.iter().any(|k| body.get(k).is_none())
                 || !body.get("logFiles").is_some_and(Value::is_array)
             {
-                self.invalid("Digest file", bucket, key, "invalid format");
-                self.summary.digests_invalid += 1;
+                self.invalid(kind, bucket, key, "invalid format");
+                self.bad_digest(backfill);
                 continue;
             }
             let s = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_string);
+            if backfill && !obj.metadata.contains_key("backfill-generation-timestamp") {
+                self.invalid(kind, bucket, key, "invalid format");
+                self.bad_digest(backfill);
+                continue;
+            }
             let (Some(sig_hex), Some(_)) = (
                 obj.metadata.get("signature"),
                 obj.metadata.get("signature-algorithm"),
             ) else {
-                self.invalid("Digest file", bucket, key, "signature verification failed");
-                self.summary.digests_invalid += 1;
+                self.invalid(kind, bucket, key, "signature verification failed");
+                self.bad_digest(backfill);
                 continue;
             };
             if s("digestS3Bucket").as_deref() != Some(bucket)
                 || s("digestS3Object").as_deref() != Some(key.as_str())
             {
                 self.invalid(
-                    "Digest file",
+                    kind,
                     bucket,
                     key,
                     "has been moved from its original location",
                 );
-                self.summary.digests_invalid += 1;
+                self.bad_digest(backfill);
                 continue;
             }
             let fp = s("digestPublicKeyFingerprint").unwrap_or_default();
@@ -466,14 +499,14 @@ impl<'a, S: Store> Validator<'a, S> {
                 .find(|k| k.fingerprint == fp)
             else {
                 let why = format!("public key not found in region {home} for fingerprint {fp}");
-                self.invalid("Digest file", bucket, key, &why);
-                self.summary.digests_invalid += 1;
+                self.invalid(kind, bucket, key, &why);
+                self.bad_digest(backfill);
                 continue;
             };
             let Ok(public) = sign::public_from_der(&public.der) else {
                 let why = format!("Unable to load PKCS #1 key with fingerprint {fp}");
-                self.invalid("Digest file", bucket, key, &why);
-                self.summary.digests_invalid += 1;
+                self.invalid(kind, bucket, key, &why);
+                self.bad_digest(backfill);
                 continue;
             };
             let sha = sign::sha256_hex(&raw);
@@ -487,8 +520,8 @@ impl<'a, S: Store> Validator<'a, S> {
             );
             let signature = hex::decode(sig_hex).unwrap_or_default();
             if !sign::verify(&public, to_sign.as_bytes(), &signature) {
-                self.invalid("Digest file", bucket, key, "signature verification failed");
-                self.summary.digests_invalid += 1;
+                self.invalid(kind, bucket, key, "signature verification failed");
+                self.bad_digest(backfill);
                 continue;
             }
             // What the AWS CLI skips: the newer digest's claims about this one.
@@ -498,18 +531,18 @@ impl<'a, S: Store> Validator<'a, S> {
             {
                 if hash.as_deref() != Some(sha.as_str()) {
                     let why = format!("previousDigestHashValue in {newer} doesn't match");
-                    self.invalid("Digest file", bucket, key, &why);
-                    self.summary.digests_invalid += 1;
+                    self.invalid(kind, bucket, key, &why);
+                    self.bad_digest(backfill);
                     continue;
                 }
                 if sig.as_deref() != Some(sig_hex.as_str()) {
                     let why = format!("previousDigestSignature in {newer} doesn't match");
-                    self.invalid("Digest file", bucket, key, &why);
-                    self.summary.digests_invalid += 1;
+                    self.invalid(kind, bucket, key, &why);
+                    self.bad_digest(backfill);
                     continue;
                 }
             }
-            self.summary.digests_valid += 1;
+            self.good_digest(backfill);
             let (from, to) = (
                 s("digestStartTime").as_deref().and_then(parse_iso),
                 s("digestEndTime").as_deref().and_then(parse_iso),
@@ -522,7 +555,7 @@ impl<'a, S: Store> Validator<'a, S> {
                 let t = to.min(req.end);
                 self.summary.found_to = Some(self.summary.found_to.map_or(t, |x| x.max(t)));
             }
-            self.valid(req.verbose, "Digest file", bucket, key);
+            self.valid(req.verbose, kind, bucket, key);
             if let Some(previous) = s("previousDigestS3Object") {
                 claimed = Some(Claim {
                     newer: key.clone(),
@@ -578,7 +611,7 @@ impl<'a, S: Store> Validator<'a, S> {
             iso(req.start),
             iso(req.end)
         );
-        let digests = s.digests_valid + s.digests_invalid;
+        let digests = s.digests_valid + s.digests_invalid + s.backfill_valid + s.backfill_invalid;
         if digests == 0 {
             let _ = writeln!(self.out, "No digests found");
             return;
@@ -600,18 +633,18 @@ impl<'a, S: Store> Validator<'a, S> {
                 format!("{valid}/{n} {what} valid, {invalid}/{n} {what} INVALID")
             }
         };
-        let _ = writeln!(
-            self.out,
-            "{}",
-            part(s.digests_valid, s.digests_invalid, "digest files")
-        );
-        let logs = s.logs_valid + s.logs_invalid;
-        if logs > 0 {
-            let _ = writeln!(
-                self.out,
-                "{}",
-                part(s.logs_valid, s.logs_invalid, "log files")
-            );
+        for (valid, invalid, what) in [
+            (s.digests_valid, s.digests_invalid, "digest files"),
+            (
+                s.backfill_valid,
+                s.backfill_invalid,
+                "backfill digest files",
+            ),
+            (s.logs_valid, s.logs_invalid, "log files"),
+        ] {
+            if valid + invalid > 0 {
+                let _ = writeln!(self.out, "{}", part(valid, invalid, what));
+            }
         }
     }
 }
