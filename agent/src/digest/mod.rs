@@ -202,8 +202,10 @@ pub struct Digester {
     signed: Vec<Outgoing>,
 }
 
-/// Signing threads: signing is quick with a local key, while KMS calls wait on the network.
-const SIGNING_THREADS: usize = 4;
+/// Signing threads: with local keys signing is CPU work (two threads keep two cores busy at a
+/// shutdown that signs thousands of final digests); KMS calls mostly wait on the network.
+const LOCAL_SIGNING_THREADS: usize = 2;
+const KMS_SIGNING_THREADS: usize = 8;
 
 impl Digester {
     /// Loads the state, closes periods that fell due while the agent was down (and restarts
@@ -241,7 +243,12 @@ impl Digester {
                 })
             })
             .collect();
-        let pool = signer::Pool::spawn(SIGNING_THREADS, shared.keys.clone());
+        let threads = if shared.kms.is_empty() {
+            LOCAL_SIGNING_THREADS
+        } else {
+            KMS_SIGNING_THREADS
+        };
+        let pool = signer::Pool::spawn(threads, shared.keys.clone());
         let mut d = Self {
             state_path,
             outbox,
