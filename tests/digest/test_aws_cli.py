@@ -80,8 +80,13 @@ def test_aws_cli_validates_and_detects_tampering(tmp_path, moto, agents):
         assert line("Digest file", bucket, k, "valid") in out, (k, out)
     for k in logs:
         assert line("Log file", bucket, k, "valid") in out, (k, out)
-    n = len(digest_keys)
+    # A file whose upload finished just after its period's digest closed is in a `_backfill`
+    # digest, counted apart by both validators.
+    nb = len([k for k in digest_keys if k.endswith("_backfill.json.gz")])
+    n = len(digest_keys) - nb
     assert f"{n}/{n} digest files valid" in out, out
+    if nb:
+        assert f"{nb}/{nb} backfill digest files valid" in out, out
     assert f"{FILES}/{FILES} log files valid" in out, out
     assert f"Validating log files for trail {ARN}" in out
     # Our own validator, on S3, agrees.

@@ -74,8 +74,13 @@ def test_validate_local_after_crash_and_tampering(tmp_path, agents):
         assert line("Digest file", k, "valid") in out, (k, out)
     for k in logs:
         assert line("Log file", k, "valid") in out, (k, out)
-    n, m = len(digests), len(logs)
+    # Files re-delivered after the kill may have missed their period's digest: those are in
+    # `_backfill` digests, counted apart.
+    nb = len([k for k in digests if k.endswith("_backfill.json.gz")])
+    n, m = len(digests) - nb, len(logs)
     assert f"{n}/{n} digest files valid" in out and f"{m}/{m} log files valid" in out, out
+    if nb:
+        assert f"{nb}/{nb} backfill digest files valid" in out, out
 
     bodies = {k: digest_json((agent.out / BUCKET / k).read_bytes()) for k in digests}
     empty = [k for k in digests if not bodies[k]["logFiles"]]
@@ -113,7 +118,7 @@ def test_chain_checks_the_aws_cli_skips(tmp_path, agents):
     agent.settle(3)
     time.sleep(6)
     assert agent.stop(signal.SIGTERM) == 0, agent.log()
-    digests = tree(agent, "CloudTrail-Digest")
+    digests = [k for k in tree(agent, "CloudTrail-Digest") if not k.endswith("_backfill.json.gz")]
     assert len(digests) >= 5, digests
     bodies = {k: digest_json((agent.out / BUCKET / k).read_bytes()) for k in digests}
 
