@@ -144,3 +144,43 @@ def test_late_delivery_goes_to_a_backfill_digest(tmp_path, agents):
         assert agent.stop(signal.SIGTERM) == 0, agent.log()
     finally:
         server.stop()
+
+
+def test_kms_unavailable_delays_digests_not_logs(tmp_path, moto, agents):
+    """The KMS key (an alias) does not exist yet: log files are delivered all the same, digests
+    wait (GetTrailStatus shows the KMS error); once the alias exists, the closed periods are
+    signed and every file is covered, and the AWS CLI validates the result."""
+    s3, kms = client("s3", moto), client("kms", moto)
+    bucket = unique("ot-kms-late")
+    create_bucket(s3, bucket)
+    alias = f"alias/{unique('ot-digest')}"
+    agent = DigestAgent(tmp_path / "a", bucket=bucket, digest_interval_secs=2, endpoint=moto,
+                        kms_key_id=alias)
+    agents.append(agent)
+    start = iso(time.time() - 120)
+    agent.start()
+    agent.feed("batch0", records(5))
+    agent.settle(5)  # the log file is delivered while KMS refuses to sign
+    time.sleep(3)
+    assert list_keys(s3, bucket, "CloudTrail-Digest") == []
+    ct = client("cloudtrail", agent.api)
+    status = wait_until(lambda: ct.get_trail_status(Name=TRAIL).get("LatestDigestDeliveryError")
+                        and ct.get_trail_status(Name=TRAIL), 30, what="the KMS error reported")
+    assert alias in status["LatestDigestDeliveryError"], status
+
+    key = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    digests, logs = wait_covered(lambda: bodies_of(s3, bucket),
+                                 lambda: list_keys(s3, bucket, "CloudTrail"), timeout=90)
+    assert len(logs) == 1
+    assert agent.stop(signal.SIGTERM) == 0, agent.log()
+    agent.set_digest_interval(3600)
+    agent.start()
+    wait_until(lambda: ct.get_trail_status(Name=TRAIL).get("LatestDigestDeliveryTime"), 30,
+               what="the digest after the restart")
+    end = iso(time.time() + 5)
+    n = len(list_keys(s3, bucket, "CloudTrail-Digest"))
+    rc, out, err = run_aws_validate(agent, moto, start, end)
+    assert rc == 0, (out, err, agent.log())
+    assert f"{n}/{n} digest files valid" in out and "1/1 log files valid" in out, out
+    assert agent.stop(signal.SIGTERM) == 0, agent.log()

@@ -462,6 +462,48 @@ mod tests {
     }
 
     #[test]
+    fn kms_public_keys_are_listed_for_every_region_and_persist() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let store = KeyStore::open(dir.path(), DEFAULT_ROTATION_SECS).expect("open");
+        let der = sign::public_der(&test_key().to_public_key()).expect("der");
+        let fp = store.use_kms("alias/k", &der, 10_000).expect("use");
+        assert_eq!(fp, sign::fingerprint(&der));
+        // Any region, within [first use, last use + KMS_VALIDITY_SECS].
+        for region in [Some("eu-west-1"), Some("us-east-1"), None] {
+            let listed = store.public_keys(region, 9_000, 10_500);
+            assert_eq!(listed.len(), 1, "{region:?}");
+            assert_eq!(
+                (listed[0].der.clone(), listed[0].fingerprint.clone()),
+                (der.clone(), fp.clone())
+            );
+        }
+        assert!(
+            store.public_keys(None, 0, 9_999).is_empty(),
+            "before first use"
+        );
+        let far = 10_000 + KMS_VALIDITY_SECS + 10;
+        assert!(store.public_keys(None, far, far).is_empty());
+        // Signing later extends the window; it is saved (0600) and loaded again.
+        store.use_kms("alias/k", &der, far).expect("use later");
+        let store = KeyStore::open(dir.path(), DEFAULT_ROTATION_SECS).expect("reopen");
+        let listed = store.public_keys(None, far, far);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].valid_from, listed[0].valid_to),
+            (10_000, far + KMS_VALIDITY_SECS)
+        );
+        let mode = std::fs::metadata(dir.path().join(KMS_FILE))
+            .expect("stat")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(
+            store.public_keys(Some("us-east-1"), 0, i64::MAX).len() == 1,
+            "no local key made"
+        );
+    }
+
+    #[test]
     fn prepare_makes_the_key_in_the_background() {
         let dir = tempfile::tempdir().expect("tmp");
         let store = Arc::new(KeyStore::open(dir.path(), DEFAULT_ROTATION_SECS).expect("open"));
