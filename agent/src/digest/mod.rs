@@ -1187,4 +1187,47 @@ mod tests {
             "{out}"
         );
     }
+
+    #[test]
+    fn unconfirmed_and_unsigned_digests_survive_a_restart() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (data, root) = (dir.path().join("data"), dir.path().join("out"));
+        let dest = LocalDestination::new(&root, &data).expect("dest");
+        let shared = Arc::new(Shared::open(&data).expect("keys"));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let queues = vec![tx];
+        let trails = [trail(60)];
+        let open = |now| {
+            Digester::open(&data, &trails, Some(ACCOUNT), shared.clone(), 1, now).expect("open")
+        };
+        let mut d = open(T0);
+        d.tick(T0 + 61, &queues);
+        d.settle(&queues);
+        let first = rx.try_recv().expect("first digest handed out");
+        // Crash before any destination confirmed it: the outbox file and its entry survive.
+        d.save_if_dirty().expect("save");
+        drop(d);
+        let mut d = open(T0 + 70);
+        d.redispatch(&queues);
+        let again = rx.try_recv().expect("handed out again");
+        assert_eq!((again.id, &again.key), (first.id, &first.key));
+        assert!(again.path.exists(), "outbox file kept across the restart");
+        dest.put_file(&again).expect("put");
+        d.confirmed(again.id, 0);
+        // A period closed, crash before its digest was signed and saved: signed again after
+        // the restart, continuing the chain.
+        d.tick(T0 + 121, &queues);
+        d.save_if_dirty().expect("save");
+        drop(d);
+        let mut d = open(T0 + 130);
+        d.redispatch(&queues);
+        let got = deliver(&rx, &queues, &dest, &mut d);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].digest_end_time, "2026-01-01T00:02:00Z");
+        assert_eq!(
+            got[0].previous_digest_s3_object.as_deref(),
+            Some(first.key.as_str())
+        );
+        assert!(d.idle());
+    }
 }
