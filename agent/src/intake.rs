@@ -134,6 +134,16 @@ impl Intake {
         result
     }
 
+    /// Reserves `bytes` of the memory budget for records handed to the WAL later without
+    /// [`Self::spool`] (the embedding API's submit buffer, [`crate::gather`]). Waits like
+    /// `spool` for room in the disk and memory budgets; the batcher releases the bytes.
+    pub fn reserve(&self, bytes: u64, timeout: Option<Duration>) -> Result<(), IntakeError> {
+        if !self.wait_for_disk(timeout) || !self.budget.acquire(bytes, timeout) {
+            return Err(IntakeError::Busy);
+        }
+        Ok(())
+    }
+
     /// Admits and appends `records` (and the positions they reach) to the WAL. Waits up to
     /// `timeout` for room in the memory budget (`None`: forever). Returns the WAL ticket.
     pub fn spool(
