@@ -458,7 +458,8 @@ impl Agent {
     }
 
     /// Validates and takes one record. With `durability = "spool"` it returns once the record is
-    /// durable; with `"memory"` once it is queued.
+    /// durable; with `"memory"` once it is queued (in the submit buffer, [`crate::gather`], which
+    /// reaches the WAL within a few milliseconds, and at once on `flush` and `shutdown`).
     pub fn submit(&self, record: &[u8]) -> Result<(), SubmitError> {
         if self.closed.load(Relaxed) {
             return Err(SubmitError::Closed);

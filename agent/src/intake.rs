@@ -8,6 +8,8 @@
 //! * [`Intake::spool`] appends accepted records to the WAL; the returned ticket tells when they
 //!   are durable. While the WAL holds more than `disk_limit_mb` (a destination is far behind),
 //!   spooling waits exactly like a full memory budget: disk use stays bounded too.
+//! * [`Intake::reserve`] takes budget alone, for the embedding API's submit buffer
+//!   ([`crate::gather`]), which hands its records to the WAL later in batches.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
