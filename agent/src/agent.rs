@@ -28,6 +28,7 @@ use crate::batch::{Batcher, BatcherParts, Control};
 use crate::config::{Config, Durability, FileFormat, SourceConfig};
 use crate::deliver::{self, Destination};
 use crate::destination;
+use crate::gather::{Gather, GatherError};
 use crate::intake::{Budget, Intake, IntakeError};
 use crate::metrics::Metrics;
 use crate::quarantine::{Origin, Quarantine};
@@ -93,6 +94,8 @@ pub struct Stats {
 pub struct Agent {
     config: Config,
     intake: Arc<Intake>,
+    /// The submit buffer (`durability = "memory"` only; `"spool"` submits spool directly).
+    gather: Option<Gather>,
     metrics: Arc<Metrics>,
     control: Sender<Control>,
     stop_sources: Arc<AtomicBool>,
@@ -294,9 +297,16 @@ impl Agent {
             disk_waiting: AtomicBool::new(false),
         });
         let stop_sources = Arc::new(AtomicBool::new(false));
+        let gather = match config.durability {
+            Durability::Memory => Some(
+                Gather::start(intake.clone()).map_err(io("cannot start submit buffer thread"))?,
+            ),
+            Durability::Spool => None,
+        };
         let agent = Agent {
             config,
             intake,
+            gather,
             metrics,
             control: control_tx,
             stop_sources,
@@ -450,7 +460,8 @@ impl Agent {
     }
 
     /// Validates and takes one record. With `durability = "spool"` it returns once the record is
-    /// durable; with `"memory"` once it is queued.
+    /// durable; with `"memory"` once it is queued (in the submit buffer, [`crate::gather`], which
+    /// reaches the WAL within a few milliseconds, and at once on `flush` and `shutdown`).
     pub fn submit(&self, record: &[u8]) -> Result<(), SubmitError> {
         if self.closed.load(Relaxed) {
             return Err(SubmitError::Closed);
@@ -463,7 +474,13 @@ impl Agent {
             .intake
             .check(record, origin)
             .map_err(SubmitError::Invalid)?;
-        self.spool_and_wait(vec![rec])
+        match &self.gather {
+            Some(g) => {
+                let bytes = rec.bytes.len() as u64;
+                self.gather_put(g, std::iter::once(rec), bytes)
+            }
+            None => self.spool_and_wait(vec![rec]),
+        }
     }
 
     /// Validates each line of `json_lines` alone and takes the valid ones. Returns the number
@@ -496,9 +513,33 @@ impl Agent {
         }
         let accepted = records.len();
         if accepted > 0 {
-            self.spool_and_wait(records)?;
+            match &self.gather {
+                Some(g) => {
+                    let bytes = records.iter().map(|r| r.bytes.len() as u64).sum();
+                    self.gather_put(g, records, bytes)?;
+                }
+                None => self.spool_and_wait(records)?,
+            }
         }
         Ok((accepted, refused))
+    }
+
+    /// Reserves `bytes` (the records' total) in the memory budget and puts `records` in the
+    /// submit buffer.
+    fn gather_put(
+        &self,
+        g: &Gather,
+        records: impl IntoIterator<Item = crate::record::Record>,
+        bytes: u64,
+    ) -> Result<(), SubmitError> {
+        let timeout = Duration::from_millis(self.config.submit_timeout_ms);
+        self.intake
+            .reserve(bytes, Some(timeout))
+            .map_err(|_| SubmitError::Busy)?;
+        g.put(records, bytes).map_err(|e| match e {
+            GatherError::Closed | GatherError::Wal(WalError::Closed) => SubmitError::Closed,
+            GatherError::Wal(e) => SubmitError::Wal(e.to_string()),
+        })
     }
 
     fn spool_and_wait(&self, records: Vec<crate::record::Record>) -> Result<(), SubmitError> {
@@ -529,6 +570,11 @@ impl Agent {
     /// delivered. Returns false on timeout.
     pub fn flush(&self, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
+        if let Some(g) = &self.gather
+            && g.drain().is_err()
+        {
+            return false;
+        }
         let Ok(true) = self.intake.wal.sync(timeout) else {
             return false;
         };
@@ -601,6 +647,12 @@ impl Agent {
                 }
             });
             rt.shutdown_timeout(Duration::from_secs(1));
+        }
+        // Submits that raced `closed` are either in the buffer now (appended here) or refused.
+        if let Some(g) = &self.gather
+            && let Err(e) = g.close()
+        {
+            tracing::error!(error = %e, "submitted records were lost at shutdown");
         }
         self.intake.wal.close();
         if let Some(t) = threads.wal.take() {

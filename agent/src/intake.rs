@@ -8,6 +8,8 @@
 //! * [`Intake::spool`] appends accepted records to the WAL; the returned ticket tells when they
 //!   are durable. While the WAL holds more than `disk_limit_mb` (a destination is far behind),
 //!   spooling waits exactly like a full memory budget: disk use stays bounded too.
+//! * [`Intake::reserve`] takes budget alone, for the embedding API's submit buffer
+//!   ([`crate::gather`]), which hands its records to the WAL later in batches.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -132,6 +134,16 @@ impl Intake {
             self.quarantine.put(rej, &origin(), bytes);
         }
         result
+    }
+
+    /// Reserves `bytes` of the memory budget for records handed to the WAL later without
+    /// [`Self::spool`] (the embedding API's submit buffer, [`crate::gather`]). Waits like
+    /// `spool` for room in the disk and memory budgets; the batcher releases the bytes.
+    pub fn reserve(&self, bytes: u64, timeout: Option<Duration>) -> Result<(), IntakeError> {
+        if !self.wait_for_disk(timeout) || !self.budget.acquire(bytes, timeout) {
+            return Err(IntakeError::Busy);
+        }
+        Ok(())
     }
 
     /// Admits and appends `records` (and the positions they reach) to the WAL. Waits up to

@@ -21,6 +21,7 @@ pub mod destination;
 pub mod digest;
 pub mod encode;
 pub mod fsutil;
+pub mod gather;
 pub mod intake;
 pub mod metrics;
 pub mod probe;
