@@ -5,6 +5,8 @@
 //! member repeated at the top level stops the parse with serde's `duplicate field` error (as
 //! the derived parser did); unknown members are skipped unchecked. Routing members and the
 //! top-level leaves are captured raw for `validate`; typed objects come back as [`Check`]s.
+//! The members only event selectors read ([`SelectorMembers`]) are captured raw too, without a
+//! repeat check (a repeat keeps the last value), so they never change a record's verdict.
 
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, Visitor};
 use serde_json::value::RawValue;

@@ -84,7 +84,45 @@ enum Cond {
 struct Test {
     how: How,
     negated: bool,
-    values: Box<[Box<[u8]>]>,
+    values: Box<[Val]>,
+}
+
+/// A value to compare with, and its first and last byte (values are never empty): a one-byte
+/// test that spares most calls to `memcmp`.
+#[derive(Debug, Clone)]
+struct Val {
+    bytes: Box<[u8]>,
+    first: u8,
+    last: u8,
+}
+
+impl Val {
+    fn new(text: &str) -> Val {
+        let b = text.as_bytes();
+        Val {
+            bytes: b.into(),
+            first: b.first().copied().unwrap_or(0),
+            last: b.last().copied().unwrap_or(0),
+        }
+    }
+
+    #[inline]
+    fn equals(&self, v: &[u8]) -> bool {
+        v.len() == self.bytes.len()
+            && v.first() == Some(&self.first)
+            && v.last() == Some(&self.last)
+            && *v == *self.bytes
+    }
+
+    #[inline]
+    fn starts(&self, v: &[u8]) -> bool {
+        v.len() >= self.bytes.len() && v.first() == Some(&self.first) && v.starts_with(&self.bytes)
+    }
+
+    #[inline]
+    fn ends(&self, v: &[u8]) -> bool {
+        v.len() >= self.bytes.len() && v.last() == Some(&self.last) && v.ends_with(&self.bytes)
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -175,7 +213,7 @@ impl Compiled {
                                     Operator::EndsWith | Operator::NotEndsWith => How::EndsWith,
                                 },
                                 negated: op.negated(),
-                                values: bytes_list(values),
+                                values: values.iter().map(|v| Val::new(v)).collect(),
                             })
                             .collect()
                     };
@@ -309,12 +347,10 @@ impl Cond {
 impl Test {
     #[inline]
     fn holds(&self, value: Option<&[u8]>) -> bool {
-        let hit = value.is_some_and(|v| {
-            self.values.iter().any(|x| match self.how {
-                How::Equals => *v == **x,
-                How::StartsWith => v.starts_with(x),
-                How::EndsWith => v.ends_with(x),
-            })
+        let hit = value.is_some_and(|v| match self.how {
+            How::Equals => self.values.iter().any(|x| x.equals(v)),
+            How::StartsWith => self.values.iter().any(|x| x.starts(v)),
+            How::EndsWith => self.values.iter().any(|x| x.ends(v)),
         });
         hit != self.negated
     }

@@ -16,7 +16,8 @@
 //!    `shape_cost --only full`) for those, see the README.
 //!
 //! usage: `target/release/selector_cost [RECORDS_JSONL]` (default
-//! `../shared/corpus/records.jsonl`). Medians of 15 interleaved passes.
+//! `../shared/corpus/records.jsonl`). Medians of 15 interleaved passes, timed in thread CPU time
+//! (`/proc/thread-self/schedstat`), not wall time, as the machine is shared.
 //! `--only match|none --reps N` runs N untimed passes of one part (for callgrind).
 
 use std::hint::black_box;
@@ -572,26 +573,43 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// CPU time of this thread in ns (`/proc/thread-self/schedstat`, first field), so that time
+/// spent waiting for a core while other processes run is not counted; wall time when the file
+/// cannot be read.
+fn cpu_ns(start: Instant) -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or_else(|| start.elapsed().as_secs_f64() * 1e9)
+}
+
+fn timed(n: usize, mut f: impl FnMut()) -> f64 {
+    let origin = Instant::now();
+    let t0 = cpu_ns(origin);
+    f();
+    (cpu_ns(origin) - t0) / n as f64
+}
+
 fn validate_pass(set: &[&[u8]], limits: &Limits, reps: usize) -> f64 {
-    let t = Instant::now();
-    for _ in 0..reps {
-        for r in set {
-            black_box(validate(black_box(r), limits).is_ok());
+    timed(set.len() * reps, || {
+        for _ in 0..reps {
+            for r in set {
+                black_box(validate(black_box(r), limits).is_ok());
+            }
         }
-    }
-    t.elapsed().as_secs_f64() * 1e9 / (set.len() * reps) as f64
+    })
 }
 
 fn match_pass(records: &[Record], compiled: &[Compiled], reps: usize) -> f64 {
-    let t = Instant::now();
-    for _ in 0..reps {
-        for r in records {
-            for c in compiled {
-                black_box(c.matches(black_box(r)));
+    timed(records.len() * reps, || {
+        for _ in 0..reps {
+            for r in records {
+                for c in compiled {
+                    black_box(c.matches(black_box(r)));
+                }
             }
         }
-    }
-    t.elapsed().as_secs_f64() * 1e9 / (records.len() * reps) as f64
+    })
 }
 
 fn main() {
