@@ -679,9 +679,14 @@ fn main() {
         records.len(),
         lines.len()
     );
-    for ((name, _), c) in trails.iter().zip(&compiled) {
+    for ((name, list), c) in trails.iter().zip(&compiled) {
         let n = records.iter().filter(|r| c.matches(r)).count();
-        println!("  trail {name:<12} takes {n:5} records");
+        let values: usize = list
+            .iter()
+            .flat_map(|s| &s.field_selectors)
+            .flat_map(|f| f.operators().map(|(_, v)| v.len()))
+            .sum();
+        println!("  trail {name:<12} ({values:3} values) takes {n:5} records");
     }
     let reps = (400_000 / records.len()).max(1);
     match_pass(&records, &compiled, reps);
