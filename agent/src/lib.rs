@@ -28,6 +28,7 @@ pub mod probe;
 pub mod quarantine;
 pub mod record;
 pub mod route;
+pub mod selector;
 pub mod source;
 pub mod stream;
 pub mod wal;

@@ -77,6 +77,7 @@ mod tests {
             region: Region::parse(region).expect("region"),
             global_service: global,
             event_time: 0,
+            fields: Default::default(),
         }
     }
 

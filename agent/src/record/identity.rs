@@ -59,6 +59,8 @@ const ISSUER_SCALARS: &[&str] = &["type", "principalId", "arn", "accountId", "us
 pub(crate) struct Identity<'a> {
     /// `accountId`, raw (the account fallback; checked by `validate`).
     pub account_id: Option<&'a RawValue>,
+    /// `arn`, raw (for event selectors; its type is checked in `members`).
+    pub arn: Option<&'a RawValue>,
     /// An object without repeated known members.
     pub shape: Check,
     /// Every member rule, in the module's order.
@@ -85,6 +87,7 @@ impl<'de> Typed<'de> for IdentitySeed<'de> {
     fn unreadable(rejection: Rejection) -> Identity<'de> {
         Identity {
             account_id: None,
+            arn: None,
             shape: Err(rejection),
             members: Ok(()),
         }
@@ -150,6 +153,7 @@ impl<'de> Visitor<'de> for IdentitySeed<'de> {
                 }
             }
         }
+        let arn = scalars[2];
         let strings = scalars
             .into_iter()
             .zip(SCALAR_NAMES)
@@ -157,6 +161,7 @@ impl<'de> Visitor<'de> for IdentitySeed<'de> {
         let members = first([strings, session, on_behalf, in_scope, delegate]);
         Ok(Identity {
             account_id,
+            arn,
             shape: seen.dup,
             members,
         })

@@ -6,13 +6,16 @@
 //! object, and `account` / `region` are safe to use as path components.
 
 mod extras;
+mod fields;
 mod identity;
 mod ids;
+mod resources;
 mod shape;
 mod time;
 mod top;
 mod validate;
 
+pub use fields::{Category, Fields, Resource, Span, StrField};
 pub use ids::{AccountId, Region};
 pub use time::normalize_event_time;
 pub use validate::{Limits, RejectReason, Rejection, validate, validate_line};
@@ -31,6 +34,9 @@ pub struct Record {
     pub global_service: bool,
     /// `eventTime` as seconds since the Unix epoch.
     pub event_time: i64,
+    /// The fields event selectors match on ([`crate::selector`]), extracted by [`validate`];
+    /// `Fields::default()` (a management event with no other field) for hand-made records.
+    pub fields: Fields,
 }
 
 /// Event sources CloudTrail records as global-service events (delivered to us-east-1).

@@ -395,7 +395,8 @@ impl<'de> Visitor<'de> for Scalars<'de> {
     }
 }
 
-/// An array of objects (`resources`, `insightContext.attributions`); elements are captured raw.
+/// An array of objects (`insightContext.attributions`; `resources` is [`super::resources`]); elements
+/// are captured raw.
 pub(crate) struct Objects<'de>(pub At<'de>);
 
 impl<'de> Typed<'de> for Objects<'de> {

@@ -5,13 +5,16 @@
 //! member repeated at the top level stops the parse with serde's `duplicate field` error (as
 //! the derived parser did); unknown members are skipped unchecked. Routing members and the
 //! top-level leaves are captured raw for `validate`; typed objects come back as [`Check`]s.
+//! The members only event selectors read ([`SelectorMembers`]) are captured raw too, without a
+//! repeat check (a repeat keeps the last value), so they never change a record's verdict.
 
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::extras::Nested;
 use super::identity::{Identity, IdentitySeed};
-use super::shape::{At, Check, Doc, Key, Objects, Scalars, index, parse_error, skip};
+use super::resources::{Resource, ResourcesSeed};
+use super::shape::{At, Check, Doc, Key, Scalars, index, parse_error, skip};
 use super::validate::{RejectReason, Rejection};
 
 /// The top-level members read at intake; a `None` leaf is absent (JSON `null` is `Some`).
@@ -26,12 +29,29 @@ pub(crate) struct TopLevel<'a> {
     pub event_version: Option<&'a RawValue>,
     pub read_only: Option<&'a RawValue>,
     pub management_event: Option<&'a RawValue>,
+    /// The members only event selectors read (see [`super::fields`]): `eventCategory`,
+    /// `eventType`, `errorCode`, `vpcEndpointId`, `sessionCredentialFromConsole`, and the
+    /// `ARN` / `type` of each `resources[]` object. Captured, never checked: a repeat keeps the
+    /// last value.
+    pub selector: SelectorMembers<'a>,
     /// `resources`, `addendum`, `tlsDetails`, `edgeDeviceDetails`, `insightDetails`: the
     /// order they are reported in.
     pub objects: [Check; 5],
 }
 
-const FIELDS: [&str; 15] = [
+/// Members captured for event selectors only.
+#[derive(Default)]
+pub(crate) struct SelectorMembers<'a> {
+    pub event_category: Option<&'a RawValue>,
+    pub event_type: Option<&'a RawValue>,
+    pub error_code: Option<&'a RawValue>,
+    pub vpc_endpoint_id: Option<&'a RawValue>,
+    pub session_credential_from_console: Option<&'a RawValue>,
+    pub resources: Vec<Resource<'a>>,
+}
+
+/// Known members: 0..15 are checked (a repeat stops the parse), 15.. are [`SelectorMembers`].
+const FIELDS: [&str; 20] = [
     "eventSource",
     "eventName",
     "awsRegion",
@@ -47,7 +67,14 @@ const FIELDS: [&str; 15] = [
     "tlsDetails",
     "edgeDeviceDetails",
     "insightDetails",
+    "eventCategory",
+    "eventType",
+    "errorCode",
+    "vpcEndpointId",
+    "sessionCredentialFromConsole",
 ];
+/// First index of [`FIELDS`] that is captured for selectors without a repeat check.
+const SELECTOR_ONLY: usize = 15;
 const ADDENDUM_SCALARS: &[&str] = &[
     "reason",
     "updatedFields",
@@ -107,6 +134,7 @@ impl<'de> Visitor<'de> for Top<'de> {
             event_version: None,
             read_only: None,
             management_event: None,
+            selector: SelectorMembers::default(),
             objects: [Ok(()), Ok(()), Ok(()), Ok(()), Ok(())],
         };
         let mut seen = 0u32;
@@ -115,6 +143,18 @@ impl<'de> Visitor<'de> for Top<'de> {
                 skip(&mut map)?;
                 continue;
             };
+            if i >= SELECTOR_ONLY {
+                let value = Some(map.next_value()?);
+                let m = &mut t.selector;
+                match i {
+                    15 => m.event_category = value,
+                    16 => m.event_type = value,
+                    17 => m.error_code = value,
+                    18 => m.vpc_endpoint_id = value,
+                    _ => m.session_credential_from_console = value,
+                }
+                continue;
+            }
             if seen & (1 << i) != 0 {
                 return Err(A::Error::duplicate_field(FIELDS[i]));
             }
@@ -142,7 +182,9 @@ impl<'de> Visitor<'de> for Top<'de> {
                 7 => t.event_version = Some(map.next_value()?),
                 8 => t.read_only = Some(map.next_value()?),
                 9 => t.management_event = Some(map.next_value()?),
-                10 => t.objects[0] = map.next_value_seed(Objects(at))?,
+                10 => {
+                    (t.objects[0], t.selector.resources) = map.next_value_seed(ResourcesSeed(at))?
+                }
                 11 => t.objects[1] = map.next_value_seed(scalars(ADDENDUM_SCALARS))?,
                 12 => t.objects[2] = map.next_value_seed(scalars(TLS_SCALARS))?,
                 13 => t.objects[3] = map.next_value_seed(Nested::edge(at))?,

@@ -11,6 +11,7 @@ use std::fmt;
 
 use serde_json::value::RawValue;
 
+use super::fields::RawFields;
 use super::ids::{AccountId, Region};
 use super::shape::{Check, wrong_type};
 use super::time::{EventTime, normalize_event_time};
@@ -177,12 +178,12 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Record, Rejection> {
         )
     })?;
 
-    let (identity_account, identity_members) = match top.user_identity {
+    let (identity_account, identity_arn, identity_members) = match top.user_identity {
         Some(id) => {
             id.shape?;
-            (id.account_id, id.members)
+            (id.account_id, id.arn, id.members)
         }
-        None => (None, Ok(())),
+        None => (None, None, Ok(())),
     };
     let account = resolve_account(top.recipient_account_id, identity_account, limits)?;
     identity_members?;
@@ -223,12 +224,37 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Record, Rejection> {
         EventTime::Exact(s) | EventTime::Rewritten(_, s) => *s,
     };
     let bytes = rewrite(text, time_raw, &event_time, top.event_id.is_none());
+    let time_at = offset_in(text, time_raw.get());
+    let shift = match &event_time {
+        EventTime::Exact(_) => 0,
+        EventTime::Rewritten(canonical, _) => {
+            (canonical.len() + 2) as isize - time_raw.get().len() as isize
+        }
+    };
+    let sel = top.selector;
+    let fields = RawFields {
+        category: sel.event_category,
+        read_only: top.read_only,
+        management_event: top.management_event,
+        strings: [
+            top.event_source,
+            top.event_name,
+            sel.event_type,
+            identity_arn,
+            sel.session_credential_from_console,
+            sel.error_code,
+            sel.vpc_endpoint_id,
+        ],
+        resources: sel.resources,
+    }
+    .build(text, time_at, shift);
     Ok(Record {
         bytes,
         account,
         region,
         global_service: is_global_service(&event_source),
         event_time: secs,
+        fields,
     })
 }
 

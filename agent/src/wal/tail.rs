@@ -198,6 +198,7 @@ mod tests {
             region: Region::us_east_1(),
             global_service: false,
             event_time: 0,
+            fields: Default::default(),
         }
     }
 
