@@ -19,6 +19,7 @@ import json
 import sys
 import urllib.error
 import urllib.request
+import uuid
 
 import botocore.auth
 import botocore.session
@@ -129,7 +130,10 @@ def checks(endpoint, key_id, secret, region):
         return ok and "not yet current" in detail, detail
 
     def replay():
-        req = sign(raw_request(endpoint, "DescribeTrails"), good, region)
+        # A body unique to this call: identical requests signed in the same second have the same
+        # signature, so reusing an earlier check's request would collide with it.
+        body = json.dumps({"trailNameList": [f"probe-{uuid.uuid4().hex}"]}).encode()
+        req = sign(raw_request(endpoint, "DescribeTrails", body), good, region)
         first = send(req)
         if first[0] != 200:
             return False, f"first send: {first}"

@@ -134,12 +134,41 @@ pub struct Caller {
     pub region: String,
 }
 
+/// Which requests [`ApiAuth::authenticate`] refuses as replays.
+///
+/// Identical requests signed within the same second have identical signatures (botocore signs
+/// `content-type;host;x-amz-date;x-amz-target` and the body, nothing unique per call), so two
+/// genuine identical calls in one second collide: the second is refused as a replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplayScope {
+    /// Every request (the default; what interfaces.md asks for).
+    #[default]
+    All,
+    /// Only operations that change something: those whose `X-Amz-Target` operation does not
+    /// start with `Describe`, `Get`, `List` or `Lookup` (CloudTrail's read-only naming).
+    MutatingOnly,
+}
+
 /// Credentials, policies and replay memory of the API.
 #[derive(Debug)]
 pub struct ApiAuth {
     credentials: Credentials,
     policies: Policies,
     replay: ReplayCache,
+    replay_scope: ReplayScope,
+}
+
+/// `true` when the `X-Amz-Target` operation is read-only by CloudTrail's naming.
+fn read_only_target(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.rsplit('.').next())
+        .is_some_and(|op| {
+            ["Describe", "Get", "List", "Lookup"]
+                .iter()
+                .any(|p| op.starts_with(p))
+        })
 }
 
 fn unix_secs(t: SystemTime) -> i64 {
@@ -156,7 +185,14 @@ impl ApiAuth {
             credentials,
             policies,
             replay: ReplayCache::default(),
+            replay_scope: ReplayScope::All,
         }
+    }
+
+    /// Sets which requests are checked against replay (default [`ReplayScope::All`]).
+    pub fn with_replay_scope(mut self, scope: ReplayScope) -> Self {
+        self.replay_scope = scope;
+        self
     }
 
     /// Loads both files; a missing policies file means no grants (every call denied).
@@ -203,7 +239,7 @@ impl ApiAuth {
     }
 
     /// Verifies the request's SigV4 signature (service `cloudtrail`) at time `now` and records it
-    /// against replay. Checks, in order: header syntax and scope, session token, access key,
+    /// against replay (see [`ReplayScope`]). Checks, in order: header syntax and scope, session token, access key,
     /// clock skew, signature, replay.
     pub fn authenticate(
         &self,
@@ -231,7 +267,9 @@ impl ApiAuth {
         let now = unix_secs(now);
         sigv4::check_time(&parsed, now)?;
         let signature = sigv4::verify(&req, &parsed, key.secret_access_key.expose())?;
-        self.replay.check_and_record(signature, parsed.time, now)?;
+        if self.replay_scope == ReplayScope::All || !read_only_target(headers) {
+            self.replay.check_and_record(signature, parsed.time, now)?;
+        }
         Ok(Caller {
             access_key_id: key.access_key_id.clone(),
             principal: key.principal.clone(),

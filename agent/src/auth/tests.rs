@@ -578,6 +578,26 @@ fn replayed_signature_is_refused() {
     check(&a, &r2, at(T0 + 10)).expect("the genuine one");
 }
 
+#[test]
+fn replay_scope_mutating_only_lets_identical_reads_through() {
+    let a = auth().with_replay_scope(ReplayScope::MutatingOnly);
+    let read = signed(Sign::default());
+    check(&a, &read, at(T0)).expect("first read");
+    check(&a, &read, at(T0)).expect("identical read in the same second");
+    let write = signed(Sign {
+        op: "StopLogging",
+        body: r#"{"Name":"main"}"#,
+        ..Sign::default()
+    });
+    check(&a, &write, at(T0)).expect("first write");
+    let d = denied(&a, &write, at(T0));
+    assert!(d.message.starts_with("Replayed request"), "{}", d.message);
+    // Default: every request.
+    let a = auth();
+    check(&a, &read, at(T0)).expect("first read");
+    assert!(check(&a, &read, at(T0)).is_err());
+}
+
 // ---- Authorization -----------------------------------------------------------------------
 
 fn caller(principal: &str) -> Caller {
@@ -1133,4 +1153,36 @@ fn tls_handshake_with_the_acceptor() {
         assert_eq!(&buf, b"ping");
         server.await.expect("server");
     });
+}
+
+#[test]
+fn region_shapes_and_uri_edge_cases() {
+    for ok in [
+        "us-east-1",
+        "eu-central-2",
+        "us-gov-west-1",
+        "cn-north-1",
+        "us-isob-east-1",
+    ] {
+        assert!(sigv4::valid_region(ok), "{ok}");
+    }
+    for bad in [
+        "",
+        "useast1",
+        "US-EAST-1",
+        "us-east",
+        "us-east-",
+        "us_east_1",
+        "u-east-1",
+        "us-east-123",
+    ] {
+        assert!(!sigv4::valid_region(bad), "{bad}");
+    }
+    assert_eq!(sigv4::canonical_uri(""), "/");
+    assert_eq!(sigv4::canonical_uri("/"), "/");
+    assert_eq!(sigv4::canonical_uri("/a//b/../c/"), "/a/c/");
+    // The path as received is encoded again, as SDKs sign non-S3 requests.
+    assert_eq!(sigv4::canonical_uri("/a%20b"), "/a%2520b");
+    assert_eq!(sigv4::canonical_query("b=2&a=%7e&a=1&c"), "a=1&a=~&b=2&c=");
+    assert_eq!(sigv4::canonical_query("k=%zz"), "k=%25zz");
 }
