@@ -14,6 +14,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod auth;
 pub mod batch;
 pub mod config;
 pub mod deliver;
