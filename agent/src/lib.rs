@@ -29,6 +29,7 @@ pub mod record;
 pub mod route;
 pub mod source;
 pub mod stream;
+pub mod trails;
 pub mod wal;
 
 pub use agent::{Agent, AgentError, Stats, SubmitError};

@@ -151,6 +151,8 @@ pub struct Digester {
     saved_at: std::time::Instant,
     /// Outbox files confirmed everywhere; deleted once a saved state no longer names them.
     garbage: Vec<u64>,
+    /// The account whose chains start with a trail (even before its first file).
+    default_account: Option<String>,
 }
 
 impl Digester {
@@ -178,6 +180,7 @@ impl Digester {
         })?;
         let trails = trails
             .iter()
+            .filter(|t| t.logging)
             .filter_map(|t| {
                 t.digest_interval_secs.map(|interval| DigestTrail {
                     name: t.name.clone(),
@@ -198,6 +201,7 @@ impl Digester {
             dirty: true,
             saved_at: std::time::Instant::now(),
             garbage: Vec::new(),
+            default_account: default_account.map(str::to_string),
         };
         // Digests written but not in the saved state were never handed out: drop them.
         let known: std::collections::HashSet<u64> = d.state.outbox.iter().map(|o| o.id).collect();
@@ -588,6 +592,66 @@ impl Digester {
     }
 }
 
+/// Trails changed through the API while the agent runs.
+impl Digester {
+    /// `trails` is the new trail set: validating trails that are logging get (or update) their
+    /// digest settings, and new ones start a chain for the default account. Trails that stopped
+    /// validating keep their chains until [`Self::end_trail`], so the files they still deliver are
+    /// covered.
+    pub fn add_trails(&mut self, trails: &[Trail], now: i64) {
+        for t in trails.iter().filter(|t| t.logging) {
+            let Some(interval) = t.digest_interval_secs else {
+                continue;
+            };
+            let dt = DigestTrail {
+                name: t.name.clone(),
+                bucket: t.bucket.clone(),
+                prefix: t.prefix.clone(),
+                home_region: t.home_region.to_string(),
+                interval: interval as i64,
+            };
+            match self.trails.iter_mut().find(|x| x.name == dt.name) {
+                Some(x) => *x = dt,
+                None => {
+                    self.trails.push(dt.clone());
+                    if let Some(account) = self.default_account.clone() {
+                        self.chain(&dt.name, &account, &dt.home_region, now);
+                    }
+                    self.dirty = true;
+                }
+            }
+        }
+    }
+
+    /// True when `trail` has digest chains (it validates, or did until its last files land).
+    pub fn validates(&self, trail: &str) -> bool {
+        self.trails.iter().any(|t| t.name == trail)
+    }
+
+    /// Ends `trail`'s chains (StopLogging, DeleteTrail, validation turned off): a final digest
+    /// for each, covering the files delivered since the previous one, and no more digests. A
+    /// later StartLogging begins new chains.
+    pub fn end_trail(&mut self, trail: &str, now: i64, queues: &[Sender<SealedFile>]) {
+        self.tick(now, queues);
+        let mut emitted = Vec::new();
+        for i in 0..self.state.chains.len() {
+            let c = &self.state.chains[i];
+            if c.trail != trail {
+                continue;
+            }
+            let end = now.max(c.period_start + 1);
+            match self.emit(i, end, None) {
+                Ok(o) => emitted.push(o),
+                Err(e) => tracing::error!(%trail, error = %e, "cannot write final digest"),
+            }
+        }
+        self.state.chains.retain(|c| c.trail != trail);
+        self.trails.retain(|t| t.name != trail);
+        self.dirty = true;
+        self.flush_emitted(emitted, queues);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -610,6 +674,9 @@ mod tests {
             gzip_level: 6,
             max_file_bytes: 50_000_000,
             digest_interval_secs: Some(interval),
+            logging: true,
+            organization: None,
+            selectors: None,
         }
     }
 
