@@ -33,7 +33,7 @@ use crate::intake::{Budget, Intake, IntakeError};
 use crate::metrics::Metrics;
 use crate::quarantine::{Origin, Quarantine};
 use crate::record::{Limits, RejectReason, Rejection, validate};
-use crate::route::Router;
+use crate::route::{Router, SharedRouter};
 use crate::source::{cloudtrail::CloudTrailSource, http, tail::TailSource};
 use crate::wal::{self, WalError, WalHandle};
 
@@ -52,6 +52,8 @@ pub enum AgentError {
     Delivery(destination::BuildError),
     #[error("cannot set up log file validation: {0}")]
     Digest(#[from] crate::digest::DigestError),
+    #[error("cannot load trails: {0}")]
+    Trails(#[from] crate::trails::live::PrepareError),
     #[error("cannot listen on {addr}: {error}")]
     Listen {
         addr: SocketAddr,
@@ -106,6 +108,8 @@ pub struct Agent {
     threads: Mutex<Threads>,
     /// Digest keys and delivery status, shared with the control-plane API.
     digest: Arc<crate::digest::Shared>,
+    /// The trail set, changed through the control-plane API.
+    trails: Arc<crate::trails::LiveTrails>,
     _lock: File,
 }
 
@@ -132,12 +136,23 @@ impl Agent {
         std::fs::create_dir_all(&data_dir)
             .map_err(io(format!("cannot create data dir {}", data_dir.display())))?;
         let lock = lock_data_dir(&data_dir)?;
+        // From here on the configuration's trails are the trail store's (config file + API).
+        let (store, config) = crate::trails::live::prepare(&config)?;
         let metrics = Arc::new(Metrics::default());
         let quarantine = Arc::new(
             Quarantine::open(&data_dir.join("quarantine"), metrics.clone())
                 .map_err(io("cannot open quarantine"))?,
         );
-        let router = Arc::new(Router::new(config.trails()));
+        let trail_set =
+            crate::trails::live::runtime_trails(&config, &store, crate::api::compile_selectors)
+                .map_err(|error| {
+                    AgentError::Trails(crate::trails::live::PrepareError::Invalid {
+                        path: data_dir.join("trails").join("trails.json"),
+                        error,
+                    })
+                })?;
+        let router = Arc::new(Router::new(trail_set, config.organization_accounts()));
+        let shared_router = Arc::new(SharedRouter::new(router.clone()));
         let limits = Limits {
             max_record_bytes: config.max_record_bytes,
             default_account: config.default_account(),
@@ -160,6 +175,7 @@ impl Agent {
                 .with_kms(&config)?,
         );
         let dest_count = destinations.files.len();
+        let (trail_table, notifies) = (destinations.trails.clone(), destinations.notifies);
         let mut dest_queues = Vec::new();
         let mut threads = Threads::default();
         let files: Vec<Arc<dyn Destination>> = destinations.files;
@@ -256,7 +272,7 @@ impl Agent {
         for sink in destinations.streams {
             let parts = crate::stream::StreamParts {
                 wal: recovered.handle.clone(),
-                router: router.clone(),
+                router: shared_router.clone(),
                 limits: limits.clone(),
                 metrics: metrics.clone(),
                 state_dir: data_dir.join("streams"),
@@ -288,7 +304,7 @@ impl Agent {
 
         let intake = Arc::new(Intake {
             limits,
-            router,
+            router: shared_router.clone(),
             quarantine,
             metrics: metrics.clone(),
             wal: recovered.handle,
@@ -296,6 +312,17 @@ impl Agent {
             disk_limit: config.disk_limit_mb.saturating_mul(1024 * 1024),
             disk_waiting: AtomicBool::new(false),
         });
+        let trails = Arc::new(crate::trails::LiveTrails::new(
+            &config,
+            store,
+            crate::trails::live::Pipeline {
+                router: shared_router,
+                deliveries: trail_table,
+                batcher: control_tx.clone(),
+                notifies,
+            },
+            crate::api::compile_selectors,
+        ));
         let stop_sources = Arc::new(AtomicBool::new(false));
         let gather = match config.durability {
             Durability::Memory => Some(
@@ -319,6 +346,7 @@ impl Agent {
                 .collect(),
             threads: Mutex::new(threads),
             digest,
+            trails,
             _lock: lock,
         };
         if let Err(e) = agent.start_sources() {
@@ -402,7 +430,7 @@ impl Agent {
             http_routes.push((listen, router));
         }
         if let Some(listen) = self.config.api.listen {
-            let api = crate::api::Api::new(&self.config, self.digest.clone());
+            let api = crate::api::Api::new(self.trails.clone(), self.digest.clone());
             http_routes.push((listen, crate::api::router(Arc::new(api))));
         }
         if http_routes.is_empty() {

@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::record::{AccountId, Region};
 
@@ -30,6 +30,15 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
+}
+
+/// A trail setting that is not valid: trail number `index`, its `key` and why.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("trails[{index}].{key}: {message}")]
+pub struct TrailInvalid {
+    pub index: usize,
+    pub key: String,
+    pub message: String,
 }
 
 /// Whether a submitted record is acknowledged once queued or once durable on disk.
@@ -85,6 +94,21 @@ pub struct Config {
     pub aws: AwsConfig,
     #[serde(default)]
     pub api: ApiConfig,
+    /// `[organization]`: the AWS Organization whose member accounts organization trails cover.
+    pub organization: Option<OrganizationConfig>,
+}
+
+/// `[organization]`: this agent's account (`account_id`) is the management account of
+/// organization `id`; organization trails receive the records of it and of `member_accounts`,
+/// filed under `AWSLogs/<id>/<account>/…`. Member accounts may read organization trails through
+/// the API but not change them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrganizationConfig {
+    /// `o-` followed by 10-32 lowercase letters or digits.
+    pub id: String,
+    #[serde(default)]
+    pub member_accounts: Vec<String>,
 }
 
 /// `[api]`: the CloudTrail control-plane API (JSON 1.1).
@@ -93,6 +117,15 @@ pub struct Config {
 pub struct ApiConfig {
     /// Address of the API server (loopback); off when unset.
     pub listen: Option<SocketAddr>,
+    /// Access keys allowed to call the API (default `<data_dir>/api/credentials.json`; created
+    /// with one generated admin key on first start).
+    pub credentials_file: Option<PathBuf>,
+    /// IAM identity policies per principal (default `<data_dir>/api/policies.json`).
+    pub policy_file: Option<PathBuf>,
+    /// PEM certificate chain; with `tls_key`, the API is served over TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[aws]`: how the S3 destination and SNS notifications reach AWS. Credentials always come from
@@ -126,7 +159,7 @@ impl Default for AwsConfig {
 }
 
 /// Server-side encryption of delivered objects (`[[trails]] sse`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
 pub enum Sse {
     /// SSE-S3 (`x-amz-server-side-encryption: AES256`).
     #[default]
@@ -207,8 +240,9 @@ pub enum SourceConfig {
     },
 }
 
-/// `[[trails]]`: names follow CloudTrail's CreateTrail parameters in snake_case.
-#[derive(Debug, Clone, Deserialize)]
+/// `[[trails]]`: names follow CloudTrail's CreateTrail parameters in snake_case. The trail store
+/// (`crate::trails`) keeps the same struct for trails created through the API.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrailConfig {
     pub name: String,
@@ -250,6 +284,12 @@ pub struct TrailConfig {
     pub digest_interval_secs: Option<u64>,
     /// Sign digests with this KMS asymmetric key (RSA_2048, SIGN_VERIFY) instead of a local key.
     pub digest_signing_kms_key_id: Option<String>,
+    /// An organization trail (needs `[organization]`): receives the records of every account of
+    /// the organization, filed under `AWSLogs/<organization id>/<account>/`.
+    #[serde(default)]
+    pub is_organization_trail: bool,
+    /// Kept and reported for CloudTrail compatibility; the agent's own credentials deliver.
+    pub cloud_watch_logs_role_arn: Option<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -315,6 +355,12 @@ pub struct Trail {
     pub max_file_bytes: u64,
     /// Digest period in seconds when log file validation is on.
     pub digest_interval_secs: Option<u64>,
+    /// Records are delivered only while logging (StartLogging / StopLogging).
+    pub logging: bool,
+    /// Organization id, for an organization trail.
+    pub organization: Option<String>,
+    /// Event selectors; `None` = CloudTrail's default (all management events).
+    pub selectors: Option<crate::route::SelectorSet>,
 }
 
 /// A CloudWatch Logs group a trail streams to (parsed from its ARN).
@@ -469,26 +515,40 @@ impl Config {
                 }
             }
         }
+        cfg.check_organization()
+            .map_err(|(key, msg)| invalid(&key, msg))?;
+        cfg.check_trails()
+            .map_err(|e| invalid(&format!("trails[{}].{}", e.index, e.key), e.message))?;
+        Ok(cfg)
+    }
+
+    /// Checks every trail (names unique, settings valid, trails sharing a bucket and prefix
+    /// agreeing on storage); the trail store runs it on every change made through the API.
+    pub fn check_trails(&self) -> Result<(), TrailInvalid> {
+        let invalid = |index: usize, key: &str, message: String| TrailInvalid {
+            index,
+            key: key.to_string(),
+            message,
+        };
         let mut names = std::collections::HashSet::new();
-        for i in 0..cfg.trails.len() {
-            let trail = cfg
-                .trail(i)
-                .map_err(|(key, msg)| invalid(&format!("trails[{i}].{key}"), msg))?;
+        for i in 0..self.trails.len() {
+            let trail = self.trail(i).map_err(|(key, msg)| invalid(i, key, msg))?;
             if !names.insert(trail.name.clone()) {
                 return Err(invalid(
-                    &format!("trails[{i}].name"),
+                    i,
+                    "name",
                     format!("duplicate trail name {:?}", trail.name),
                 ));
             }
-            let delivery = cfg
+            let delivery = self
                 .trail_delivery(i)
-                .map_err(|(key, msg)| invalid(&format!("trails[{i}].{key}"), msg))?;
-            cfg.trail_stream(i)
-                .map_err(|(key, msg)| invalid(&format!("trails[{i}].{key}"), msg))?;
+                .map_err(|(key, msg)| invalid(i, key, msg))?;
+            self.trail_stream(i)
+                .map_err(|(key, msg)| invalid(i, key, msg))?;
             // Destinations find a file's trail by bucket and key prefix: trails that share both
             // must agree on how their files are stored and announced.
             for j in 0..i {
-                let Ok(other) = cfg.trail_delivery(j) else {
+                let Ok(other) = self.trail_delivery(j) else {
                     continue;
                 };
                 if other.bucket == delivery.bucket
@@ -497,7 +557,8 @@ impl Config {
                         || other.sns_topic_arn != delivery.sns_topic_arn)
                 {
                     return Err(invalid(
-                        &format!("trails[{i}]"),
+                        i,
+                        "s3_key_prefix",
                         format!(
                             "shares bucket {:?} and key prefix {:?} with trail {:?} but sets \
                              different sse/kms_key_id/bucket_key_enabled/sns_topic_arn; give \
@@ -508,7 +569,51 @@ impl Config {
                 }
             }
         }
-        Ok(cfg)
+        Ok(())
+    }
+
+    fn check_organization(&self) -> Result<(), (String, String)> {
+        let Some(org) = &self.organization else {
+            return Ok(());
+        };
+        let id_ok = org
+            .id
+            .strip_prefix("o-")
+            .is_some_and(|r| (10..=32).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        if !id_ok {
+            return Err((
+                "organization.id".into(),
+                format!("{:?} is not an organization id (o- and 10-32 lowercase letters or digits)", org.id),
+            ));
+        }
+        if self.account_id.is_none() {
+            return Err((
+                "organization".into(),
+                "needs account_id: the agent's account is the organization's management account"
+                    .into(),
+            ));
+        }
+        for a in &org.member_accounts {
+            if AccountId::parse(a).is_none() {
+                return Err((
+                    "organization.member_accounts".into(),
+                    format!("{a:?} is not a 12-digit account id"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The organization's accounts (management and members), when one is configured.
+    pub fn organization_accounts(&self) -> Vec<AccountId> {
+        let Some(org) = &self.organization else {
+            return Vec::new();
+        };
+        self.account_id
+            .iter()
+            .chain(org.member_accounts.iter())
+            .filter_map(|a| AccountId::parse(a))
+            .collect()
     }
 
     fn check_aws(&self) -> Result<(), (String, String)> {
@@ -696,6 +801,16 @@ impl Config {
         if !(1..=86_400).contains(&digest_interval_secs) {
             return Err(("digest_interval_secs", "must be between 1 and 86400".into()));
         }
+        let organization = match (t.is_organization_trail, &self.organization) {
+            (false, _) => None,
+            (true, Some(org)) => Some(org),
+            (true, None) => {
+                return Err((
+                    "is_organization_trail",
+                    "needs an [organization] section naming the organization".into(),
+                ));
+            }
+        };
         if let Some(key) = &t.digest_signing_kms_key_id {
             check_kms_key_id(key).map_err(|(_, m)| ("digest_signing_kms_key_id", m))?;
             if !t.enable_log_file_validation {
@@ -722,6 +837,9 @@ impl Config {
             gzip_level,
             max_file_bytes: t.max_file_bytes,
             digest_interval_secs: t.enable_log_file_validation.then_some(digest_interval_secs),
+            logging: true,
+            organization: organization.map(|o| o.id.clone()),
+            selectors: None,
         })
     }
 }

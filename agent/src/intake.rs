@@ -20,7 +20,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::metrics::Metrics;
 use crate::quarantine::{Origin, Quarantine};
 use crate::record::{Limits, Record, RejectReason, Rejection, validate};
-use crate::route::Router;
+use crate::route::SharedRouter;
 use crate::wal::{Position, WalError, WalHandle};
 
 /// A byte budget shared by producers (acquire) and the batcher (release).
@@ -95,7 +95,7 @@ pub enum IntakeError {
 /// Shared intake state; cheap to clone behind an `Arc`.
 pub struct Intake {
     pub limits: Limits,
-    pub router: Arc<Router>,
+    pub router: Arc<SharedRouter>,
     pub quarantine: Arc<Quarantine>,
     pub metrics: Arc<Metrics>,
     pub wal: WalHandle,
@@ -117,7 +117,7 @@ impl Intake {
         let bytes = bytes.trim_ascii();
         let result = validate(bytes, &self.limits).and_then(|r| {
             let mut buf = Vec::new();
-            self.router.route(&r, &mut buf);
+            self.router.load().route(&r, &mut buf);
             if buf.is_empty() {
                 Err(Rejection::new(
                     RejectReason::NoTrail,

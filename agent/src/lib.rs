@@ -32,6 +32,7 @@ pub mod route;
 pub mod selector;
 pub mod source;
 pub mod stream;
+pub mod trails;
 pub mod wal;
 
 pub use agent::{Agent, AgentError, Stats, SubmitError};

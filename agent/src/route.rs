@@ -3,22 +3,65 @@
 //! Rules (CloudTrail's): global-service events (IAM, STS, CloudFront) are filed under us-east-1
 //! and only reach trails that include global service events; a single-region trail receives only
 //! records whose (effective) region is its home region; a multi-region trail receives every
-//! region. Routing allocates nothing: callers pass a reusable buffer.
+//! region. A trail that is not logging (StopLogging, or deleted while the process runs) receives
+//! nothing; an organization trail receives only the organization's accounts; a trail with event
+//! selectors receives what they match. Routing allocates nothing: callers pass a reusable buffer.
+//!
+//! Trail indices are stable for the life of the process: the trail store
+//! ([`crate::trails`]) only appends trails and turns deleted ones into non-logging tombstones, so
+//! partitions keyed by index stay valid when a new [`Router`] replaces the old one
+//! ([`SharedRouter`]).
+
+use std::sync::Arc;
 
 use crate::config::Trail;
-use crate::record::{Record, Region};
+use crate::record::{AccountId, Record, Region};
+
+/// The current router, replaced as a whole when trails change (readers never block).
+pub type SharedRouter = arc_swap::ArcSwap<Router>;
+
+/// A trail's compiled event selectors: true when a record is selected.
+#[derive(Clone)]
+pub struct SelectorSet(Arc<dyn Fn(&Record) -> bool + Send + Sync>);
+
+impl SelectorSet {
+    pub fn new(matches: impl Fn(&Record) -> bool + Send + Sync + 'static) -> Self {
+        Self(Arc::new(matches))
+    }
+
+    pub fn matches(&self, record: &Record) -> bool {
+        (self.0)(record)
+    }
+}
+
+impl PartialEq for SelectorSet {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SelectorSet {}
+
+impl std::fmt::Debug for SelectorSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SelectorSet")
+    }
+}
 
 /// Routes records to trails.
 #[derive(Debug, Clone)]
 pub struct Router {
     trails: Vec<Trail>,
+    /// Accounts of the organization (for organization trails).
+    organization: Vec<AccountId>,
     us_east_1: Region,
 }
 
 impl Router {
-    pub fn new(trails: Vec<Trail>) -> Self {
+    pub fn new(trails: Vec<Trail>, organization: Vec<AccountId>) -> Self {
         Self {
             trails,
+            organization,
             us_east_1: Region::us_east_1(),
         }
     }
@@ -38,10 +81,16 @@ impl Router {
             record.region
         };
         for (i, t) in self.trails.iter().enumerate() {
-            if record.global_service && !t.include_global {
+            if !t.logging || (record.global_service && !t.include_global) {
                 continue;
             }
             if !t.multi_region && t.home_region != region {
+                continue;
+            }
+            if t.organization.is_some() && !self.organization.contains(&record.account) {
+                continue;
+            }
+            if t.selectors.as_ref().is_some_and(|s| !s.matches(record)) {
                 continue;
             }
             out.push(i as u16);
@@ -67,6 +116,9 @@ mod tests {
             gzip_level: 6,
             max_file_bytes: 50_000_000,
             digest_interval_secs: None,
+            logging: true,
+            organization: None,
+            selectors: None,
         }
     }
 
@@ -83,11 +135,14 @@ mod tests {
 
     #[test]
     fn routes_by_region_and_globality() {
-        let r = Router::new(vec![
-            trail("multi", "us-east-1", true, true),
-            trail("eu-only", "eu-west-1", false, true),
-            trail("east-noglobal", "us-east-1", false, false),
-        ]);
+        let r = Router::new(
+            vec![
+                trail("multi", "us-east-1", true, true),
+                trail("eu-only", "eu-west-1", false, true),
+                trail("east-noglobal", "us-east-1", false, false),
+            ],
+            Vec::new(),
+        );
         let mut out = Vec::new();
         assert_eq!(
             r.route(&record("eu-west-1", false), &mut out).as_str(),
@@ -103,5 +158,25 @@ mod tests {
         assert_eq!(out, vec![0, 2]);
         r.route(&record("ap-south-1", false), &mut out);
         assert_eq!(out, vec![0]);
+    }
+
+    #[test]
+    fn stopped_organization_and_selected_trails() {
+        let mut stopped = trail("stopped", "us-east-1", true, true);
+        stopped.logging = false;
+        let mut org = trail("org", "us-east-1", true, true);
+        org.organization = Some("o-aa11bb22cc".into());
+        let mut picky = trail("picky", "us-east-1", true, true);
+        picky.selectors = Some(SelectorSet::new(|r: &Record| r.event_time > 10));
+        let member = AccountId::parse("111122223333").expect("acct");
+        let r = Router::new(vec![stopped, org, picky], vec![member]);
+        let mut out = Vec::new();
+        let mut rec = record("us-east-1", false);
+        r.route(&rec, &mut out);
+        assert!(out.is_empty(), "not logging, not a member, not selected");
+        rec.account = member;
+        rec.event_time = 11;
+        r.route(&rec, &mut out);
+        assert_eq!(out, vec![1, 2]);
     }
 }

@@ -44,6 +44,12 @@ pub enum Control {
     /// Seal every open file now and answer once all records with sequence number < `upto_seq`
     /// are delivered to every destination.
     Flush { upto_seq: u64, reply: Sender<()> },
+    /// Trails changed: seal the open files of trails that stopped or whose storage changed
+    /// (under the settings they were written with), then route with `router`; answer when done.
+    Reconfigure {
+        router: Arc<Router>,
+        reply: Sender<()>,
+    },
 }
 
 /// Everything the batcher needs.
@@ -97,6 +103,8 @@ pub struct Batcher {
     route_buf: Vec<u16>,
     /// Final digests were written (at shutdown).
     digests_closed: bool,
+    /// Trails whose digest chains end once their last sealed files are delivered.
+    ending_chains: Vec<String>,
 }
 
 /// Errors that stop the batcher.
@@ -197,6 +205,7 @@ impl Batcher {
             flushes: Vec::new(),
             route_buf: Vec::new(),
             digests_closed: false,
+            ending_chains: Vec::new(),
             parts,
         };
         let mut pending = 0u64;
@@ -626,7 +635,7 @@ impl Batcher {
             let trail: &Trail = &self.parts.router.trails()[key.trail as usize];
             let object_key = object_key::log_file_key(
                 &trail.prefix,
-                None,
+                trail.organization.as_deref(),
                 key.account,
                 key.region,
                 now,
@@ -788,6 +797,10 @@ impl Batcher {
         records: Option<&Receiver<Spooled>>,
     ) -> Result<(), BatchError> {
         match c {
+            Control::Reconfigure { router, reply } => {
+                self.reconfigure(router)?;
+                let _ = reply.send(());
+            }
             Control::Flush { upto_seq, reply } => {
                 // Take in everything the WAL forwarded before the flush was asked for.
                 if let Some(rx) = records {
@@ -807,6 +820,65 @@ impl Batcher {
         Ok(())
     }
 
+    /// Switches to a new trail set (see [`Control::Reconfigure`]). Trail indices are stable, so
+    /// open partitions of unchanged trails carry on.
+    fn reconfigure(&mut self, router: Arc<Router>) -> Result<(), BatchError> {
+        let old = self.parts.router.trails();
+        let new = router.trails();
+        let closes = |i: usize| match (old.get(i), new.get(i)) {
+            (Some(o), Some(n)) => {
+                !n.logging
+                    || (&o.name, &o.bucket, &o.prefix, &o.organization)
+                        != (&n.name, &n.bucket, &n.prefix, &n.organization)
+                    || o.digest_interval_secs.is_some() != n.digest_interval_secs.is_some()
+            }
+            _ => true,
+        };
+        let seal: Vec<u16> = (0..old.len())
+            .filter(|&i| closes(i))
+            .map(|i| i as u16)
+            .collect();
+        // Chains of trails that stop validating end after their last files are delivered.
+        for (i, o) in old.iter().enumerate() {
+            let validates = new
+                .get(i)
+                .is_some_and(|n| n.logging && n.digest_interval_secs.is_some() && n.name == o.name);
+            if !validates
+                && self.parts.digester.validates(&o.name)
+                && !self.ending_chains.contains(&o.name)
+            {
+                self.ending_chains.push(o.name.clone());
+            }
+        }
+        if self.open.values().any(|p| seal.contains(&p.key.trail)) {
+            self.checkpoint(|p| seal.contains(&p.key.trail))?;
+        }
+        let now = chrono::Utc::now().timestamp();
+        self.ending_chains.retain(|name| {
+            !new.iter()
+                .any(|n| &n.name == name && n.logging && n.digest_interval_secs.is_some())
+        });
+        self.parts.digester.add_trails(new, now);
+        self.parts.router = router;
+        self.end_finished_chains(now);
+        Ok(())
+    }
+
+    /// Ends the digest chains of [`Self::ending_chains`] whose trails have no file left to
+    /// deliver.
+    fn end_finished_chains(&mut self, now: i64) {
+        let sealed = &self.sealed;
+        let (done, waiting): (Vec<String>, Vec<String>) = std::mem::take(&mut self.ending_chains)
+            .into_iter()
+            .partition(|name| !sealed.values().any(|s| &s.trail == name));
+        self.ending_chains = waiting;
+        for name in done {
+            self.parts
+                .digester
+                .end_trail(&name, now, &self.parts.destinations);
+        }
+    }
+
     fn answer_flushes(&mut self) {
         let sealed = &self.sealed;
         self.flushes.retain(|(_, ids, reply)| {
@@ -822,6 +894,9 @@ impl Batcher {
     fn on_tick(&mut self) -> Result<(), BatchError> {
         let now = chrono::Utc::now().timestamp();
         self.parts.digester.tick(now, &self.parts.destinations);
+        if !self.ending_chains.is_empty() {
+            self.end_finished_chains(now);
+        }
         self.parts.digester.save_soon();
         let trails = self.parts.router.trails();
         let due: Vec<PartKey> = self

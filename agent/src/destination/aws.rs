@@ -147,31 +147,49 @@ impl AwsRuntime {
 /// share their delivery settings, so the first match is as good as any.
 #[derive(Debug, Clone, Default)]
 pub struct TrailTable {
-    trails: Vec<TrailDelivery>,
+    trails: std::sync::Arc<parking_lot::RwLock<Vec<TrailDelivery>>>,
 }
 
 impl TrailTable {
     pub fn new(trails: Vec<TrailDelivery>) -> Self {
-        Self { trails }
+        Self {
+            trails: std::sync::Arc::new(parking_lot::RwLock::new(trails)),
+        }
     }
 
     /// The trail whose bucket is `bucket` and whose prefix, followed by `AWSLogs/`, starts `key`.
-    pub fn find(&self, bucket: &str, key: &str) -> Option<&TrailDelivery> {
-        self.trails.iter().find(|t| {
-            t.bucket == bucket
-                && match t.prefix.as_str() {
-                    "" => key.starts_with("AWSLogs/"),
-                    p => key
-                        .strip_prefix(p)
-                        .and_then(|rest| rest.strip_prefix('/'))
-                        .is_some_and(|rest| rest.starts_with("AWSLogs/")),
-                }
-        })
+    pub fn find(&self, bucket: &str, key: &str) -> Option<TrailDelivery> {
+        self.trails
+            .read()
+            .iter()
+            .find(|t| {
+                t.bucket == bucket
+                    && match t.prefix.as_str() {
+                        "" => key.starts_with("AWSLogs/"),
+                        p => key
+                            .strip_prefix(p)
+                            .and_then(|rest| rest.strip_prefix('/'))
+                            .is_some_and(|rest| rest.starts_with("AWSLogs/")),
+                    }
+            })
+            .cloned()
     }
 
     /// Every trail.
-    pub fn iter(&self) -> impl Iterator<Item = &TrailDelivery> {
-        self.trails.iter()
+    pub fn all(&self) -> Vec<TrailDelivery> {
+        self.trails.read().clone()
+    }
+
+    /// Takes the trails' current settings (trails changed through the API). Entries of trails
+    /// no longer listed stay behind the new ones: files they sealed may still be on their way.
+    pub fn update(&self, current: Vec<TrailDelivery>) {
+        let mut table = self.trails.write();
+        let old = std::mem::replace(&mut *table, current);
+        for t in old {
+            if !table.iter().any(|n| n.name == t.name) {
+                table.push(t);
+            }
+        }
     }
 }
 
@@ -291,12 +309,12 @@ mod tests {
             trail("pre", "b1", "a/b"),
             trail("other", "b2", "a"),
         ]);
-        let name = |b: &str, k: &str| table.find(b, k).map(|t| t.name.as_str());
-        assert_eq!(name("b1", "AWSLogs/1/CloudTrail/x"), Some("root"));
-        assert_eq!(name("b1", "a/b/AWSLogs/1/CloudTrail/x"), Some("pre"));
+        let name = |b: &str, k: &str| table.find(b, k).map(|t| t.name);
+        assert_eq!(name("b1", "AWSLogs/1/CloudTrail/x"), Some("root".to_string()));
+        assert_eq!(name("b1", "a/b/AWSLogs/1/CloudTrail/x"), Some("pre".to_string()));
         assert_eq!(name("b1", "a/bc/AWSLogs/1"), None);
         assert_eq!(name("b1", "a/AWSLogs/1"), None);
-        assert_eq!(name("b2", "a/AWSLogs/1"), Some("other"));
+        assert_eq!(name("b2", "a/AWSLogs/1"), Some("other".to_string()));
         assert_eq!(name("b3", "AWSLogs/1"), None);
     }
 

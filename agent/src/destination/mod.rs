@@ -3,8 +3,9 @@
 //!
 //! - `[storage] local_root` set: the local destination ([`LocalDestination`]);
 //! - otherwise: S3 ([`S3Destination`]) through the AWS SDK's default credential chain;
-//! - either way, when a trail sets `sns_topic_arn`, the destination is wrapped in
-//!   [`Notifying`], which publishes CloudTrail's SNS notification after each stored file;
+//! - with S3, or when a trail sets `sns_topic_arn`, the destination is wrapped in
+//!   [`Notifying`], which publishes CloudTrail's SNS notification after each stored file of a
+//!   trail with a topic (topics may be added later through the API);
 //! - record streams ([`crate::stream::Sink`]): [`CloudWatchLogs`] for trails with a log group,
 //!   [`EventBridge`] for trails with an event bus; each has its own cursor over the WAL.
 
@@ -48,6 +49,12 @@ pub struct Destinations {
     pub files: Vec<Arc<dyn Destination>>,
     /// Record streams.
     pub streams: Vec<Box<dyn Sink>>,
+    /// Storage and notification settings per trail, shared with the S3 destination and the SNS
+    /// notifier; updated when trails change through the API.
+    pub trails: TrailTable,
+    /// True when delivered files can be announced on SNS (the S3 destination, or a configured
+    /// topic at start).
+    pub notifies: bool,
 }
 
 /// The destinations `config` asks for. Stream sinks quarantine what they cannot send.
@@ -82,7 +89,9 @@ pub fn build(
         tracing::info!(%region, "delivering to S3");
         Arc::new(S3Destination::new(rt, trails.clone(), &config.aws))
     };
-    if config.wants_sns() {
+    let table = trails.clone();
+    let notifies = config.wants_sns() || config.storage.local_root.is_none();
+    if notifies {
         let rt = aws_runtime()?;
         dest = Arc::new(Notifying::new(
             dest,
@@ -110,5 +119,7 @@ pub fn build(
     Ok(Destinations {
         files: vec![dest],
         streams,
+        trails: table,
+        notifies,
     })
 }

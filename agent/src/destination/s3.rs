@@ -146,14 +146,14 @@ impl Uploader {
                 )));
             }
         };
-        let default = Encryption::Aes256;
         let enc = match self.trails.find(&file.bucket, &file.key) {
-            Some(t) => &t.encryption,
+            Some(t) => t.encryption,
             None => {
                 tracing::warn!(object = %uri, "no configured trail matches this file; using SSE-S3");
-                &default
+                Encryption::Aes256
             }
         };
+        let enc = &enc;
         if len > self.part_size {
             // A retry after a crash should not upload every part again only to be refused at
             // the end; the conditional complete still guards against a race.

@@ -49,8 +49,8 @@ pub struct Notifying {
     inner: Arc<dyn Destination>,
     aws: Arc<AwsRuntime>,
     trails: TrailTable,
-    /// One client per topic region (a topic is addressed in its own region).
-    clients: HashMap<String, aws_sdk_sns::Client>,
+    /// One client per topic region (a topic is addressed in its own region), made on first use.
+    clients: parking_lot::Mutex<HashMap<String, aws_sdk_sns::Client>>,
     concurrency: usize,
 }
 
@@ -62,19 +62,11 @@ impl Notifying {
         trails: TrailTable,
         concurrency: usize,
     ) -> Self {
-        let mut clients = HashMap::new();
-        for arn in trails.iter().filter_map(|t| t.sns_topic_arn.as_deref()) {
-            if let Some(region) = sns_topic_region(arn) {
-                clients
-                    .entry(region.to_string())
-                    .or_insert_with(|| aws.sns_client(Some(region)));
-            }
-        }
         Self {
             inner,
             aws,
             trails,
-            clients,
+            clients: parking_lot::Mutex::new(HashMap::new()),
             concurrency: concurrency.max(1),
         }
     }
@@ -87,9 +79,14 @@ impl Notifying {
         let arn = self
             .trails
             .find(&file.bucket, &file.key)?
-            .sns_topic_arn
-            .clone()?;
-        let client = self.clients.get(sns_topic_region(&arn)?)?.clone();
+            .sns_topic_arn?;
+        let region = sns_topic_region(&arn)?;
+        let client = self
+            .clients
+            .lock()
+            .entry(region.to_string())
+            .or_insert_with(|| self.aws.sns_client(Some(region)))
+            .clone();
         Some((arn, client))
     }
 }

@@ -200,6 +200,8 @@ pub struct Digester {
     retry: HashMap<usize, (std::time::Instant, u32)>,
     /// Digests signed whose state is not saved yet (handed out after the save).
     signed: Vec<Outgoing>,
+    /// The account whose chains start with a trail (even before its first file).
+    default_account: Option<String>,
 }
 
 /// Signing threads: with local keys signing is CPU work (two threads keep two cores busy at a
@@ -230,6 +232,12 @@ impl Digester {
             path: state_path.clone(),
             error,
         })?;
+        let logging: Vec<&str> = trails
+            .iter()
+            .filter(|t| t.logging)
+            .map(|t| t.name.as_str())
+            .collect();
+        // Stopped trails keep their settings: their ended chains may still have digests to sign.
         let trails = trails
             .iter()
             .filter_map(|t| {
@@ -263,6 +271,7 @@ impl Digester {
             signing: HashSet::new(),
             retry: HashMap::new(),
             signed: Vec::new(),
+            default_account: default_account.map(str::to_string),
         };
         // Digests written but not in the saved state were never handed out: drop them (closed
         // ones are signed and written again).
@@ -282,7 +291,19 @@ impl Digester {
         }
         let before = d.state.chains.len();
         let names: Vec<String> = d.trails.iter().map(|t| t.name.clone()).collect();
-        d.state.chains.retain(|c| names.contains(&c.trail));
+        // No job is in flight yet, so chains can be dropped here without shifting an index
+        // a signer holds: ended chains with nothing left to sign go.
+        d.state
+            .chains
+            .retain(|c| names.contains(&c.trail) && !(c.ended && c.closing.is_empty()));
+        for c in &mut d.state.chains {
+            if !c.ended && !logging.contains(&c.trail.as_str()) {
+                // Stopped while the agent was down (config edit): the chain ends here.
+                c.ended = true;
+                c.restart = true;
+                c.restart_backfill = true;
+            }
+        }
         if d.state.chains.len() < before {
             tracing::warn!(
                 "log file validation was turned off for some trails: their digest chains end"
@@ -291,7 +312,7 @@ impl Digester {
         // Periods that ended while the agent was down: close them, then restart the chain.
         for i in 0..d.state.chains.len() {
             let end = d.state.chains[i].period_end;
-            if now >= end {
+            if now >= end && !d.state.chains[i].ended {
                 d.close(i, end, None, now);
                 let interval = d.interval(&d.state.chains[i].trail);
                 let c = &mut d.state.chains[i];
@@ -303,7 +324,9 @@ impl Digester {
         }
         if let Some(account) = default_account {
             for t in d.trails.clone() {
-                d.chain(&t.name, account, &t.home_region, now);
+                if logging.contains(&t.name.as_str()) {
+                    d.chain(&t.name, account, &t.home_region, now);
+                }
             }
         }
         d.save()?;
@@ -330,6 +353,18 @@ impl Digester {
             .iter()
             .position(|c| c.trail == trail && c.account == account && c.region == region)
         {
+            let interval = self.interval(trail);
+            let c = &mut self.state.chains[i];
+            if c.ended {
+                // Logging started again: a new chain, its first digest links to nothing.
+                c.ended = false;
+                c.restart = true;
+                c.restart_backfill = true;
+                c.period_start = start;
+                c.period_end = start + interval;
+                c.closed_until = start;
+                self.dirty = true;
+            }
             return i;
         }
         let interval = self.interval(trail);
@@ -354,6 +389,7 @@ impl Digester {
             closing: Vec::new(),
             restart: false,
             restart_backfill: false,
+            ended: false,
         });
         self.dirty = true;
         self.state.chains.len() - 1
@@ -407,7 +443,7 @@ impl Digester {
     /// delivers them) and starts signing what is ready.
     pub fn tick(&mut self, now: i64, queues: &[Sender<SealedFile>]) {
         for i in 0..self.state.chains.len() {
-            while self.state.chains[i].period_end <= now {
+            while !self.state.chains[i].ended && self.state.chains[i].period_end <= now {
                 let end = self.state.chains[i].period_end;
                 let next = end + self.interval(&self.state.chains[i].trail);
                 self.close(i, end, Some(next), now);
@@ -629,7 +665,7 @@ impl Digester {
         self.tick(now, queues);
         for i in 0..self.state.chains.len() {
             let c = &self.state.chains[i];
-            if now <= c.period_start && c.files.is_empty() && c.late.is_empty() {
+            if c.ended || (now <= c.period_start && c.files.is_empty() && c.late.is_empty()) {
                 continue;
             }
             // A digest ends after it starts (and its key, dated by the end, is new).
@@ -758,6 +794,62 @@ fn closed_key(trail: &DigestTrail, c: &Chain, closed: &Closed) -> String {
     }
 }
 
+/// Trails changed through the API while the agent runs.
+impl Digester {
+    /// `trails` is the new trail set: validating trails that are logging get (or update) their
+    /// digest settings, and new ones start a chain for the default account. Trails that stopped
+    /// validating keep their chains until [`Self::end_trail`], so the files they still deliver are
+    /// covered.
+    pub fn add_trails(&mut self, trails: &[Trail], now: i64) {
+        for t in trails.iter().filter(|t| t.logging) {
+            let Some(interval) = t.digest_interval_secs else {
+                continue;
+            };
+            let dt = DigestTrail {
+                name: t.name.clone(),
+                bucket: t.bucket.clone(),
+                prefix: t.prefix.clone(),
+                home_region: t.home_region.to_string(),
+                interval: interval as i64,
+                kms: self.shared.kms.get(&t.name).cloned(),
+            };
+            match self.trails.iter_mut().find(|x| x.name == dt.name) {
+                Some(x) => *x = dt.clone(),
+                None => self.trails.push(dt.clone()),
+            }
+            // Starts the default account's chain, or restarts it after a StopLogging.
+            if let Some(account) = self.default_account.clone() {
+                self.chain(&dt.name, &account, &dt.home_region, now);
+            }
+            self.dirty = true;
+        }
+    }
+
+    /// True when `trail` has a digest chain that has not ended.
+    pub fn validates(&self, trail: &str) -> bool {
+        self.state.chains.iter().any(|c| c.trail == trail && !c.ended)
+    }
+
+    /// Ends `trail`'s chains (StopLogging, DeleteTrail, validation turned off): a final digest
+    /// for each, covering the files delivered since the previous one, and no more digests. A
+    /// later StartLogging begins new chains. Chains stay in place (a signer may hold an index)
+    /// until the next start drops the ended ones.
+    pub fn end_trail(&mut self, trail: &str, now: i64, queues: &[Sender<SealedFile>]) {
+        self.tick(now, queues);
+        for i in 0..self.state.chains.len() {
+            let c = &self.state.chains[i];
+            if c.trail != trail || c.ended {
+                continue;
+            }
+            let end = now.max(c.period_start + 1);
+            self.close(i, end, None, now);
+            self.state.chains[i].ended = true;
+        }
+        self.dirty = true;
+        self.pump();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -780,6 +872,9 @@ mod tests {
             gzip_level: 6,
             max_file_bytes: 50_000_000,
             digest_interval_secs: Some(interval),
+            logging: true,
+            organization: None,
+            selectors: None,
         }
     }
 

@@ -72,6 +72,10 @@ pub struct Chain {
     pub restart: bool,
     #[serde(default)]
     pub restart_backfill: bool,
+    /// Ended by StopLogging (or validation turned off): no more periods close; the closed
+    /// ones are still signed and delivered. A later StartLogging restarts it as a new chain.
+    #[serde(default)]
+    pub ended: bool,
 }
 
 /// A closed period whose digest is not signed yet.

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use crate::deliver::{DestinationError, backoff};
 use crate::metrics::Metrics;
 use crate::record::{AccountId, Limits, Region, validate};
-use crate::route::Router;
+use crate::route::SharedRouter;
 use crate::wal::{WalHandle, WalTail};
 
 /// Records read from the WAL per round (and bytes, whichever comes first).
@@ -70,7 +70,7 @@ pub trait Sink: Send {
 /// What a stream needs from the agent.
 pub struct StreamParts {
     pub wal: WalHandle,
-    pub router: Arc<Router>,
+    pub router: Arc<SharedRouter>,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
     /// `<data_dir>/streams`.
@@ -167,13 +167,14 @@ impl Runner {
             }
             let next = self.tail.next_seq();
             batch.clear();
+            let router = self.parts.router.load();
             for (seq, bytes) in read.drain(..) {
                 // Records in the WAL passed intake, so they validate again (to the same bytes);
                 // one that does not (a changed max_record_bytes, say) was quarantined at replay.
                 let Ok(record) = validate(&bytes, &self.parts.limits) else {
                     continue;
                 };
-                let region = self.parts.router.route(&record, &mut trails);
+                let region = router.route(&record, &mut trails);
                 targets.clear();
                 targets.extend(trails.iter().filter_map(|&t| self.sink.target(t as usize)));
                 targets.sort_unstable();
