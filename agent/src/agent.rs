@@ -54,6 +54,10 @@ pub enum AgentError {
     Digest(#[from] crate::digest::DigestError),
     #[error("cannot load trails: {0}")]
     Trails(#[from] crate::trails::live::PrepareError),
+    #[error("cannot set up API access control: {0}")]
+    ApiAuth(#[from] crate::auth::AuthLoadError),
+    #[error("cannot set up TLS for the API: {0}")]
+    ApiTls(#[from] crate::auth::TlsError),
     #[error("cannot listen on {addr}: {error}")]
     Listen {
         addr: SocketAddr,
@@ -429,9 +433,14 @@ impl Agent {
             );
             http_routes.push((listen, router));
         }
+        let mut api_tls = None;
         if let Some(listen) = self.config.api.listen {
-            let api = crate::api::Api::new(self.trails.clone(), self.digest.clone());
+            let api =
+                crate::api::Api::new(self.trails.clone(), self.digest.clone(), self.api_auth()?);
             http_routes.push((listen, crate::api::router(Arc::new(api))));
+            if let (Some(cert), Some(key)) = (&self.config.api.tls_cert, &self.config.api.tls_key) {
+                api_tls = Some((listen, crate::auth::tls_acceptor(cert, key)?));
+            }
         }
         if http_routes.is_empty() {
             return Ok(());
@@ -462,19 +471,58 @@ impl Agent {
                     error: source,
                 }
             })?;
-            tracing::info!(%addr, "listening");
-            let task = runtime.spawn(async move {
-                let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                });
-                if let Err(e) = serve.await {
-                    tracing::error!(%addr, error = %e, "HTTP server failed");
+            let shutdown = async move {
+                let _ = rx.await;
+            };
+            let task = match api_tls.as_ref().filter(|(a, _)| *a == addr) {
+                Some((_, acceptor)) => {
+                    let tls =
+                        crate::api::tls_listener::TlsListener::new(listener, acceptor.clone())
+                            .map_err(|error| AgentError::Listen { addr, error })?;
+                    tracing::info!(%addr, "listening (TLS)");
+                    runtime.spawn(async move {
+                        let serve = axum::serve(tls, router).with_graceful_shutdown(shutdown);
+                        if let Err(e) = serve.await {
+                            tracing::error!(%addr, error = %e, "HTTPS server failed");
+                        }
+                    })
                 }
-            });
+                None => {
+                    tracing::info!(%addr, "listening");
+                    runtime.spawn(async move {
+                        let serve = axum::serve(listener, router).with_graceful_shutdown(shutdown);
+                        if let Err(e) = serve.await {
+                            tracing::error!(%addr, error = %e, "HTTP server failed");
+                        }
+                    })
+                }
+            };
             threads.servers.push((tx, task));
         }
         threads.runtime = Some(runtime);
         Ok(())
+    }
+
+    /// The API's access control: the credentials and policies files (created with one admin
+    /// key on a first start; only the file's path is logged, never the secret).
+    fn api_auth(&self) -> Result<crate::auth::ApiAuth, AgentError> {
+        let api = &self.config.api;
+        let (auth, created) = crate::auth::ApiAuth::load_or_init(
+            &api.credentials_path(&self.config.data_dir),
+            &api.policy_path(&self.config.data_dir),
+            &self.trails.account,
+        )?;
+        if let Some(path) = created {
+            tracing::warn!(path = %path.display(), "created API credentials: one access key for {}; read it from this file", crate::auth::ADMIN_USER);
+        }
+        tracing::info!(
+            keys = auth.credentials().len(),
+            principals = auth.policies().len(),
+            "API access control loaded"
+        );
+        // Identical read calls within one second carry identical signatures (botocore signs
+        // nothing unique per call): replays are refused for calls that change something.
+        Ok(auth.with_replay_scope(crate::auth::ReplayScope::MutatingOnly))
     }
 
     /// The configuration the agent runs.

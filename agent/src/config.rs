@@ -117,10 +117,12 @@ pub struct OrganizationConfig {
 pub struct ApiConfig {
     /// Address of the API server (loopback); off when unset.
     pub listen: Option<SocketAddr>,
-    /// Access keys allowed to call the API (default `<data_dir>/api/credentials.json`; created
-    /// with one generated admin key on first start).
+    /// Access keys allowed to call the API (default `<data_dir>/api/credentials.json`; a
+    /// relative path is relative to the data dir; created with one generated admin key on first
+    /// start).
     pub credentials_file: Option<PathBuf>,
-    /// IAM identity policies per principal (default `<data_dir>/api/policies.json`).
+    /// IAM identity policies per principal (default `<data_dir>/api/policies.json`; relative to
+    /// the data dir).
     pub policy_file: Option<PathBuf>,
     /// PEM certificate chain; with `tls_key`, the API is served over TLS.
     pub tls_cert: Option<PathBuf>,
@@ -145,6 +147,28 @@ pub struct AwsConfig {
     /// Files uploaded (and notifications published) at once per delivery batch.
     #[serde(default = "default_upload_concurrency")]
     pub upload_concurrency: usize,
+}
+
+impl ApiConfig {
+    /// The credentials file: `credentials_file` (relative to the data dir), by default
+    /// `<data_dir>/api/credentials.json`.
+    pub fn credentials_path(&self, data_dir: &Path) -> PathBuf {
+        data_dir.join(
+            self.credentials_file
+                .as_deref()
+                .unwrap_or(Path::new("api/credentials.json")),
+        )
+    }
+
+    /// The policies file: `policy_file` (relative to the data dir), by default
+    /// `<data_dir>/api/policies.json`.
+    pub fn policy_path(&self, data_dir: &Path) -> PathBuf {
+        data_dir.join(
+            self.policy_file
+                .as_deref()
+                .unwrap_or(Path::new("api/policies.json")),
+        )
+    }
 }
 
 impl Default for AwsConfig {
@@ -438,6 +462,18 @@ impl Config {
             }
         };
         cfg.data_dir = resolve(&cfg.data_dir);
+        for p in [&mut cfg.api.tls_cert, &mut cfg.api.tls_key]
+            .into_iter()
+            .flatten()
+        {
+            *p = resolve(p);
+        }
+        if cfg.api.tls_cert.is_some() != cfg.api.tls_key.is_some() {
+            return Err(invalid(
+                "api.tls_cert",
+                "tls_cert and tls_key go together: set both for TLS, or neither".into(),
+            ));
+        }
         if let Some(root) = &cfg.storage.local_root {
             cfg.storage.local_root = Some(resolve(root));
         }
@@ -576,14 +612,18 @@ impl Config {
         let Some(org) = &self.organization else {
             return Ok(());
         };
-        let id_ok = org
-            .id
-            .strip_prefix("o-")
-            .is_some_and(|r| (10..=32).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
+        let id_ok = org.id.strip_prefix("o-").is_some_and(|r| {
+            (10..=32).contains(&r.len())
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        });
         if !id_ok {
             return Err((
                 "organization.id".into(),
-                format!("{:?} is not an organization id (o- and 10-32 lowercase letters or digits)", org.id),
+                format!(
+                    "{:?} is not an organization id (o- and 10-32 lowercase letters or digits)",
+                    org.id
+                ),
             ));
         }
         if self.account_id.is_none() {

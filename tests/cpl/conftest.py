@@ -8,7 +8,8 @@ import pytest
 
 # Hermetic AWS settings for the agent, boto3 and the Java consumer: fake credentials, no
 # profile files, no instance metadata probing. scripts/test-cpl.sh sets the same.
-for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+for k, v in {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+             "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
              "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
              "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/dev/null",
              "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}.items():

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path
 
 from awshelpers import ACCOUNT, AwsAgent
-from helpers import BIN, free_port, wait_until
+from helpers import BIN, admin_access, free_port, wait_until
 
 TRAIL = "main"
 HOME = "us-east-1"
@@ -54,6 +54,7 @@ class DigestAgent(AwsAgent):
         self.config_text += f'\n[api]\nlisten = "127.0.0.1:{self.api_port}"\n'
         self.config_path.write_text(self.config_text)
         self.api = f"http://127.0.0.1:{self.api_port}"
+        admin_access(self.data)
 
     def set_digest_interval(self, secs: int):
         import re

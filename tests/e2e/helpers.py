@@ -426,6 +426,30 @@ class TreeWatcher(threading.Thread):
 QUARANTINE_KEYS = {"time", "reason", "detail", "source", "position", "record_bytes", "record"}
 
 
+def write_api_access(data_dir: Path, keys: list[dict], policies: dict) -> None:
+    """Writes the API's credentials file (mode 0600) and policies file into `data_dir/api`.
+    `keys`: [{"access_key_id", "secret_access_key", "principal"}]; `policies`: {principal: doc}."""
+    api = Path(data_dir) / "api"
+    api.mkdir(parents=True, exist_ok=True)
+    cred = api / "credentials.json"
+    fd = os.open(cred, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"keys": keys}, f)
+    os.chmod(cred, 0o600)
+    (api / "policies.json").write_text(json.dumps(policies))
+
+
+def admin_access(data_dir: Path, account: str = "123456789012") -> None:
+    """The API grants everything to the environment's AWS key (the one boto3 and the AWS CLI
+    sign with in the suites)."""
+    principal = f"arn:aws:iam::{account}:user/tester"
+    write_api_access(data_dir, [{"access_key_id": os.environ["AWS_ACCESS_KEY_ID"],
+                                 "secret_access_key": os.environ["AWS_SECRET_ACCESS_KEY"],
+                                 "principal": principal}],
+                     {principal: {"Version": "2012-10-17", "Statement": [
+                         {"Effect": "Allow", "Action": "cloudtrail:*", "Resource": "*"}]}})
+
+
 def read_quarantine(data_dir: Path) -> list:
     p = Path(data_dir) / "quarantine" / "quarantine.jsonl"
     if not p.exists():

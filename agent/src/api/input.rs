@@ -7,12 +7,8 @@ use crate::trails::TrailError;
 
 /// A required string member.
 pub fn required<'a>(input: &'a Value, field: &str) -> Result<&'a str, TrailError> {
-    optional_str(input, field)?.ok_or_else(|| {
-        TrailError::new(
-            "InvalidParameterException",
-            format!("{field} is required"),
-        )
-    })
+    optional_str(input, field)?
+        .ok_or_else(|| TrailError::new("InvalidParameterException", format!("{field} is required")))
 }
 
 /// An optional string member.
@@ -98,7 +94,10 @@ mod tests {
             "SerializationException"
         );
         assert_eq!(optional_bool(&v, "Flag").expect("bool"), Some(true));
-        assert_eq!(tags(&v, "TagsList").expect("tags"), vec![("k".into(), None)]);
+        assert_eq!(
+            tags(&v, "TagsList").expect("tags"),
+            vec![("k".into(), None)]
+        );
         assert_eq!(
             trail_name("arn:aws:cloudtrail:eu-west-1:123456789012:trail/main").expect("arn"),
             ("main", Some("eu-west-1"))

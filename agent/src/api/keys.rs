@@ -11,7 +11,11 @@ use crate::trails::TrailError;
 const KEYS_PER_PAGE: usize = 50;
 
 impl Api {
-    pub(super) fn list_public_keys(&self, input: &Value, region: &str) -> Result<Value, TrailError> {
+    pub(super) fn list_public_keys(
+        &self,
+        input: &Value,
+        region: &str,
+    ) -> Result<Value, TrailError> {
         let now = chrono::Utc::now().timestamp();
         let time = |field: &str| -> Result<Option<i64>, TrailError> {
             match input.get(field) {

@@ -15,9 +15,11 @@
 
 mod input;
 mod keys;
+pub mod tls_listener;
 mod trails;
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -27,30 +29,32 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde_json::{Value, json};
 
+use crate::auth::{ApiAuth, Denied};
 use crate::digest::Shared;
 use crate::route::SelectorSet;
+use crate::selector::{Compiled, PutEventSelectorsInput, Selectors};
 use crate::trails::{LiveTrails, TrailError};
 
 const TARGET_PREFIX: &str = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.";
 
-/// Who is calling: the principal of the access key that signed, and the signature's region.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub principal: String,
-    pub account: String,
-    pub region: String,
-}
+pub use crate::auth::Caller;
 
 /// What the API answers from.
 pub struct Api {
     trails: Arc<LiveTrails>,
     shared: Arc<Shared>,
+    auth: ApiAuth,
 }
 
 impl Api {
-    /// The API over the live trail set; `shared` supplies keys and delivery status.
-    pub fn new(trails: Arc<LiveTrails>, shared: Arc<Shared>) -> Self {
-        Self { trails, shared }
+    /// The API over the live trail set; `shared` supplies keys and delivery status, `auth`
+    /// checks every request.
+    pub fn new(trails: Arc<LiveTrails>, shared: Arc<Shared>, auth: ApiAuth) -> Self {
+        Self {
+            trails,
+            shared,
+            auth,
+        }
     }
 
     /// Runs one operation for an authenticated and authorized `caller`.
@@ -81,32 +85,28 @@ impl Api {
     }
 }
 
-/// Validates a PutEventSelectors request's selectors; returns what the trail store keeps.
-pub fn validate_selectors(input: &Value) -> Result<Value, TrailError> {
-    let basic = input.get("EventSelectors").filter(|v| !v.is_null());
-    let advanced = input.get("AdvancedEventSelectors").filter(|v| !v.is_null());
-    match (basic, advanced) {
-        (Some(b), None) => Ok(json!({ "EventSelectors": b })),
-        (None, Some(a)) => Ok(json!({ "AdvancedEventSelectors": a })),
-        _ => Err(TrailError::new(
-            "InvalidParameterCombinationException",
-            "give either EventSelectors or AdvancedEventSelectors",
-        )),
-    }
+/// Validates a PutEventSelectors request's selectors (CloudTrail's rules and exception names);
+/// returns what the trail store keeps.
+pub fn validate_selectors(input: &Value) -> Result<Selectors, TrailError> {
+    let parsed: PutEventSelectorsInput = serde_json::from_value(input.clone()).map_err(|e| {
+        TrailError::new(
+            "InvalidEventSelectorsException",
+            format!("cannot read the event selectors: {e}"),
+        )
+    })?;
+    Selectors::from_input(parsed).map_err(|e| TrailError::new(e.exception(), e.message()))
 }
 
-/// Compiles a trail's stored selectors for the router.
-pub fn compile_selectors(_stored: &Value) -> Result<Option<SelectorSet>, TrailError> {
-    Ok(None)
-}
-
-/// The region of a SigV4 `Authorization` header's credential scope
-/// (`Credential=AKID/20260101/<region>/cloudtrail/aws4_request`).
-pub fn scope_region(authorization: &str) -> Option<&str> {
-    let cred = authorization.split("Credential=").nth(1)?;
-    let cred = cred.split([',', ' ']).next()?;
-    let region = cred.split('/').nth(2)?;
-    crate::record::Region::parse(region).map(|_| region)
+/// Compiles a trail's stored selectors for the router (`None`: every record matches).
+pub fn compile_selectors(stored: &Value) -> Result<Option<SelectorSet>, TrailError> {
+    let selectors: Selectors = serde_json::from_value(stored.clone()).map_err(|e| {
+        TrailError::new(
+            "InvalidEventSelectorsException",
+            format!("stored event selectors are invalid: {e}"),
+        )
+    })?;
+    let compiled = Compiled::compile(&selectors);
+    Ok(Some(SelectorSet::new(move |r| compiled.matches(r))))
 }
 
 /// The axum router serving the API.
@@ -127,6 +127,11 @@ fn error(status: StatusCode, kind: &str, message: &str) -> Response {
     answer(status, &json!({ "__type": kind, "message": message }))
 }
 
+fn denied(d: &Denied) -> Response {
+    let status = StatusCode::from_u16(d.status).unwrap_or(StatusCode::BAD_REQUEST);
+    error(status, d.exception, &d.message)
+}
+
 async fn handle(
     State(api): State<Arc<Api>>,
     method: Method,
@@ -134,16 +139,16 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let _ = (&method, &uri);
-    let region = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(scope_region)
-        .unwrap_or("us-east-1");
-    let caller = Caller {
-        principal: format!("arn:aws:iam::{}:root", api.trails.account),
-        account: api.trails.account.clone(),
-        region: region.to_string(),
+    // 1. The signature, before anything of the request is believed.
+    let caller = match api
+        .auth
+        .authenticate(&method, &uri, &headers, &body, SystemTime::now())
+    {
+        Ok(c) => c,
+        Err(d) => {
+            tracing::info!(exception = d.exception, "API request refused");
+            return denied(&d);
+        }
     };
     let Some(op) = headers
         .get("x-amz-target")
@@ -171,11 +176,21 @@ async fn handle(
             }
         }
     };
-    // Changes wait for the pipeline to switch: off the async workers.
-    let result = tokio::task::spawn_blocking(move || api.call(&op, &input, &caller)).await;
+    // 2. The caller's policies, for the trail the request names; then the call itself, off
+    // the async workers (changes wait for the pipeline to switch).
+    let result = tokio::task::spawn_blocking(move || {
+        let resource = api.resource(&op, &input, &caller);
+        if let Err(d) = api.auth.authorize(&caller, &op, &resource) {
+            tracing::info!(principal = %caller.principal, operation = %op, %resource, "API call denied");
+            return Err(Err(d));
+        }
+        api.call(&op, &input, &caller).map_err(Ok)
+    })
+    .await;
     match result {
         Ok(Ok(v)) => answer(StatusCode::OK, &v),
-        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.exception, &e.message),
+        Ok(Err(Ok(e))) => error(StatusCode::BAD_REQUEST, e.exception, &e.message),
+        Ok(Err(Err(d))) => denied(&d),
         Err(_) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalFailure",

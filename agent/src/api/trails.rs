@@ -11,6 +11,7 @@ use super::input::{optional_bool, optional_list, optional_str, required, tags, t
 use super::{Api, Caller};
 use crate::config::{Sse, TrailConfig};
 use crate::digest::file::iso;
+use crate::selector::Selectors;
 use crate::trails::{Origin, Store, StoredTrail, Tag, TrailError, rules};
 
 /// Epoch seconds with milliseconds (CloudTrail's timestamp precision).
@@ -56,7 +57,10 @@ impl Api {
             .find(name)
             .filter(|t| match arn_region {
                 // An ARN names the trail wherever it lives (in the owner's account).
-                Some(region) => t.spec.home_region == region && (!self.is_member(caller) || t.spec.is_organization_trail),
+                Some(region) => {
+                    t.spec.home_region == region
+                        && (!self.is_member(caller) || t.spec.is_organization_trail)
+                }
                 None => self.sees(caller, t),
             })
             .ok_or_else(|| {
@@ -71,7 +75,9 @@ impl Api {
     pub(super) fn resource(&self, op: &str, input: &Value, caller: &Caller) -> String {
         let field = match op {
             "AddTags" | "RemoveTags" => "ResourceId",
-            "PutEventSelectors" | "GetEventSelectors" | "PutInsightSelectors"
+            "PutEventSelectors"
+            | "GetEventSelectors"
+            | "PutInsightSelectors"
             | "GetInsightSelectors" => "TrailName",
             "CreateTrail" | "UpdateTrail" | "DeleteTrail" | "GetTrail" | "GetTrailStatus"
             | "StartLogging" | "StopLogging" => "Name",
@@ -132,7 +138,7 @@ impl Api {
         }
         m.insert(
             "HasCustomEventSelectors".into(),
-            json!(t.event_selectors.is_some()),
+            json!(stored_selectors(t).has_custom_event_selectors()),
         );
         m.insert(
             "HasInsightSelectors".into(),
@@ -143,10 +149,7 @@ impl Api {
                     .is_some_and(|a| !a.is_empty())
             ),
         );
-        m.insert(
-            "IsOrganizationTrail".into(),
-            json!(s.is_organization_trail),
-        );
+        m.insert("IsOrganizationTrail".into(), json!(s.is_organization_trail));
         Value::Object(m)
     }
 
@@ -154,14 +157,22 @@ impl Api {
     fn trail_output(&self, t: &StoredTrail) -> Value {
         let mut v = self.trail_json(t);
         if let Some(m) = v.as_object_mut() {
-            for k in ["HomeRegion", "HasCustomEventSelectors", "HasInsightSelectors"] {
+            for k in [
+                "HomeRegion",
+                "HasCustomEventSelectors",
+                "HasInsightSelectors",
+            ] {
                 m.remove(k);
             }
         }
         v
     }
 
-    pub(super) fn describe_trails(&self, caller: &Caller, input: &Value) -> Result<Value, TrailError> {
+    pub(super) fn describe_trails(
+        &self,
+        caller: &Caller,
+        input: &Value,
+    ) -> Result<Value, TrailError> {
         let names: Vec<&str> = optional_list(input, "trailNameList")?
             .unwrap_or_default()
             .iter()
@@ -208,7 +219,11 @@ impl Api {
         Ok(json!({ "Trails": list }))
     }
 
-    pub(super) fn get_trail_status(&self, caller: &Caller, input: &Value) -> Result<Value, TrailError> {
+    pub(super) fn get_trail_status(
+        &self,
+        caller: &Caller,
+        input: &Value,
+    ) -> Result<Value, TrailError> {
         let store = self.trails.store();
         let t = self.lookup(&store, caller, required(input, "Name")?)?;
         let s = self.shared.status(&t.spec.name);
@@ -375,6 +390,9 @@ impl Api {
                 ));
             }
             let mut t = StoredTrail::new(spec, Origin::Api, now_secs());
+            // As CloudTrail: a new trail logs nothing until StartLogging.
+            t.logging = false;
+            t.start_logging_time = None;
             t.tags = tag_list
                 .iter()
                 .map(|(key, value)| Tag {
@@ -411,7 +429,12 @@ impl Api {
         Ok(json!({}))
     }
 
-    pub(super) fn set_logging(&self, caller: &Caller, input: &Value, on: bool) -> Result<Value, TrailError> {
+    pub(super) fn set_logging(
+        &self,
+        caller: &Caller,
+        input: &Value,
+        on: bool,
+    ) -> Result<Value, TrailError> {
         let value = required(input, "Name")?;
         self.trails.change(|store| {
             let t = self.changing(store, caller, value)?;
@@ -428,38 +451,45 @@ impl Api {
         Ok(json!({}))
     }
 
-    pub(super) fn put_event_selectors(&self, caller: &Caller, input: &Value) -> Result<Value, TrailError> {
+    pub(super) fn put_event_selectors(
+        &self,
+        caller: &Caller,
+        input: &Value,
+    ) -> Result<Value, TrailError> {
         let value = required(input, "TrailName")?;
         let selectors = super::validate_selectors(input)?;
         let t = self.trails.change(|store| {
             let t = self.changing(store, caller, value)?;
-            t.event_selectors = Some(selectors);
+            t.event_selectors = Some(serde_json::to_value(&selectors).map_err(|e| {
+                TrailError::new(
+                    "InternalFailure",
+                    format!("cannot store the selectors: {e}"),
+                )
+            })?);
             Ok(t.clone())
         })?;
         Ok(self.selectors_output(&t))
     }
 
-    pub(super) fn get_event_selectors(&self, caller: &Caller, input: &Value) -> Result<Value, TrailError> {
+    pub(super) fn get_event_selectors(
+        &self,
+        caller: &Caller,
+        input: &Value,
+    ) -> Result<Value, TrailError> {
         let store = self.trails.store();
         let t = self.lookup(&store, caller, required(input, "TrailName")?)?;
         Ok(self.selectors_output(t))
     }
 
     fn selectors_output(&self, t: &StoredTrail) -> Value {
-        let mut out = match &t.event_selectors {
-            Some(v) => v.clone(),
-            None => json!({"EventSelectors": [{
-                "ReadWriteType": "All",
-                "IncludeManagementEvents": true,
-                "DataResources": [],
-                "ExcludeManagementEventSources": [],
-            }]}),
-        };
-        out["TrailARN"] = json!(self.trail_arn(&t.spec));
-        out
+        stored_selectors(t).response(&self.trail_arn(&t.spec))
     }
 
-    pub(super) fn put_insight_selectors(&self, caller: &Caller, input: &Value) -> Result<Value, TrailError> {
+    pub(super) fn put_insight_selectors(
+        &self,
+        caller: &Caller,
+        input: &Value,
+    ) -> Result<Value, TrailError> {
         let value = required(input, "TrailName")?;
         let list = optional_list(input, "InsightSelectors")?.ok_or_else(|| {
             TrailError::new("InvalidParameterException", "InsightSelectors is required")
@@ -494,7 +524,11 @@ impl Api {
         Ok(json!({"TrailARN": self.trail_arn(&t.spec), "InsightSelectors": list}))
     }
 
-    pub(super) fn get_insight_selectors(&self, caller: &Caller, input: &Value) -> Result<Value, TrailError> {
+    pub(super) fn get_insight_selectors(
+        &self,
+        caller: &Caller,
+        input: &Value,
+    ) -> Result<Value, TrailError> {
         let store = self.trails.store();
         let t = self.lookup(&store, caller, required(input, "TrailName")?)?;
         match &t.insight_selectors {
@@ -504,7 +538,10 @@ impl Api {
             })),
             _ => Err(TrailError::new(
                 "InsightNotEnabledException",
-                format!("Trail {} does not have Insights enabled.", self.trail_arn(&t.spec)),
+                format!(
+                    "Trail {} does not have Insights enabled.",
+                    self.trail_arn(&t.spec)
+                ),
             )),
         }
     }
@@ -553,4 +590,13 @@ impl Api {
         }
         Ok(json!({ "ResourceTagList": out }))
     }
+}
+
+/// A stored trail's selectors (`Default` until PutEventSelectors; the store only keeps
+/// validated ones, so an unreadable entry falls back to the default answer).
+fn stored_selectors(t: &StoredTrail) -> Selectors {
+    t.event_selectors
+        .as_ref()
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
 }

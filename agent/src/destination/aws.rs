@@ -310,8 +310,14 @@ mod tests {
             trail("other", "b2", "a"),
         ]);
         let name = |b: &str, k: &str| table.find(b, k).map(|t| t.name);
-        assert_eq!(name("b1", "AWSLogs/1/CloudTrail/x"), Some("root".to_string()));
-        assert_eq!(name("b1", "a/b/AWSLogs/1/CloudTrail/x"), Some("pre".to_string()));
+        assert_eq!(
+            name("b1", "AWSLogs/1/CloudTrail/x"),
+            Some("root".to_string())
+        );
+        assert_eq!(
+            name("b1", "a/b/AWSLogs/1/CloudTrail/x"),
+            Some("pre".to_string())
+        );
         assert_eq!(name("b1", "a/bc/AWSLogs/1"), None);
         assert_eq!(name("b1", "a/AWSLogs/1"), None);
         assert_eq!(name("b2", "a/AWSLogs/1"), Some("other".to_string()));

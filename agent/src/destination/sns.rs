@@ -76,10 +76,7 @@ impl Notifying {
         if !is_log_file(&file.key) {
             return None;
         }
-        let arn = self
-            .trails
-            .find(&file.bucket, &file.key)?
-            .sns_topic_arn?;
+        let arn = self.trails.find(&file.bucket, &file.key)?.sns_topic_arn?;
         let region = sns_topic_region(&arn)?;
         let client = self
             .clients

@@ -827,7 +827,10 @@ impl Digester {
 
     /// True when `trail` has a digest chain that has not ended.
     pub fn validates(&self, trail: &str) -> bool {
-        self.state.chains.iter().any(|c| c.trail == trail && !c.ended)
+        self.state
+            .chains
+            .iter()
+            .any(|c| c.trail == trail && !c.ended)
     }
 
     /// Ends `trail`'s chains (StopLogging, DeleteTrail, validation turned off): a final digest

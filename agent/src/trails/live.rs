@@ -16,7 +16,7 @@ use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use super::store::{Store, StoreError};
+use super::store::{Origin, Store, StoreError};
 use super::{TrailError, rules};
 use crate::batch::Control;
 use crate::config::{Config, Trail};
@@ -80,9 +80,13 @@ pub fn runtime_trails(
     let mut trails = config.trails();
     for (t, stored) in trails.iter_mut().zip(&store.trails) {
         t.logging = stored.logging;
-        t.selectors = match &stored.event_selectors {
-            Some(v) => compile(v)?,
-            None => None,
+        t.selectors = match (&stored.event_selectors, stored.origin) {
+            (Some(v), _) => compile(v)?,
+            // CreateTrail's default: all management events, no data events.
+            (None, Origin::Api) => compile(&Value::String("Default".into()))?,
+            // A config-file trail without selectors takes every record it routes (as before
+            // the API existed), Insights and data events included.
+            (None, Origin::Config) => None,
         };
     }
     Ok(trails)
@@ -141,7 +145,12 @@ pub struct Pipeline {
 
 impl LiveTrails {
     /// The live set over `store`, whose router (`pipeline.router`) is already running.
-    pub fn new(config: &Config, store: Store, pipeline: Pipeline, compile: SelectorCompiler) -> Self {
+    pub fn new(
+        config: &Config,
+        store: Store,
+        pipeline: Pipeline,
+        compile: SelectorCompiler,
+    ) -> Self {
         let slots = pipeline.router.load().trails().to_vec();
         Self {
             account: config
@@ -210,12 +219,14 @@ mod tests {
 
     fn trail(name: &str) -> Trail {
         let cfg = Config::from_toml(
-            &format!("[[trails]]\nname = \"{name}\"\ns3_bucket_name = \"b\"\n"),
+            "[[trails]]\nname = \"placeholder\"\ns3_bucket_name = \"audit-bucket\"\n",
             std::path::Path::new("/"),
             "t",
         )
         .expect("config");
-        cfg.trails().remove(0)
+        let mut t = cfg.trails().remove(0);
+        t.name = name.into();
+        t
     }
 
     #[test]

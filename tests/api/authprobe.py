@@ -1,14 +1,14 @@
 #!/usr/bin/env python3
-"""Probe the control-plane API's SigV4 authentication with botocore (not run by CI).
+"""Probe the control-plane API's SigV4 authentication with botocore (the pytest suite in this folder imports its signing helpers).
 
 Sends real botocore-signed requests to a running agent and checks each answer against the
 contract in docs interfaces.md §2 (exception name + HTTP status). Adapt freely into a pytest
 suite; every check is a plain function returning (ok, detail).
 
 Usage:
-  python tests/api_auth_probe.py --endpoint http://127.0.0.1:4591 \
+  python tests/api/authprobe.py --endpoint http://127.0.0.1:4591 \
       --credentials <data_dir>/api/credentials.json [--region us-east-1]
-  python tests/api_auth_probe.py --endpoint ... --access-key-id AKIA... --secret-access-key ...
+  python tests/api/authprobe.py --endpoint ... --access-key-id AKIA... --secret-access-key ...
 
 Exit status 0 when every check passes. Needs botocore (pip install botocore).
 """
