@@ -19,7 +19,15 @@ median of --runs:
 script with .venv/bin/python). The agent's CPU and RSS
 are its own; the S3 server's CPU is reported separately when the bench started it.
 
+--api-trails N creates N multi-region trails through the agent's API (SigV4-signed with boto3:
+run with .venv/bin/python) instead of the one config trail, each delivering every record to its
+own bucket; --selectors advanced gives each 10 advanced event selectors (ADVANCED below: nine
+that select nothing in this input, over all six operators and eleven fields, then one that
+selects everything, so every record is matched against all ten and the output is the same as
+with the default selectors). Input is moved in once the trails log.
+
 usage: e2e.py [--records N | --bytes SIZE] [--runs 3] [--verify] [--config-extra TOML] [--s3 E]
+              [--api-trails N [--selectors default|advanced]]
 """
 import argparse
 import gzip
@@ -71,7 +79,73 @@ def s3_objects(client, bucket):
     return out
 
 
-def run_once(binary, input_path, n_records, workdir, extra, verify, s3=None):
+# Ten advanced selectors per trail: nine realistic ones that take nothing of the bench input
+# (whose records are management events of corpus services), then one that takes everything.
+ADVANCED = [
+    {"Name": "s3 data in audit buckets", "FieldSelectors": [
+        {"Field": "eventCategory", "Equals": ["Data"]},
+        {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+        {"Field": "resources.ARN", "StartsWith": ["arn:aws:s3:::audit-", "arn:aws:s3:::logs-"]}]},
+    {"Name": "lambda invokes", "FieldSelectors": [
+        {"Field": "eventCategory", "Equals": ["Data"]},
+        {"Field": "resources.type", "Equals": ["AWS::Lambda::Function"]}]},
+    {"Name": "console logins", "FieldSelectors": [
+        {"Field": "eventName", "Equals": ["ConsoleLogin", "SwitchRole", "ExitRole"]},
+        {"Field": "eventSource", "Equals": ["signin.amazonaws.com"]}]},
+    {"Name": "org changes", "FieldSelectors": [
+        {"Field": "eventSource", "StartsWith": ["organizations.", "account."]},
+        {"Field": "readOnly", "Equals": ["false"]}]},
+    {"Name": "denied calls of break-glass users", "FieldSelectors": [
+        {"Field": "errorCode", "Equals": ["AccessDenied", "UnauthorizedOperation"]},
+        {"Field": "userIdentity.arn", "EndsWith": ["/break-glass", "/incident-response"]}]},
+    {"Name": "vpce traffic", "FieldSelectors": [
+        {"Field": "vpcEndpointId", "StartsWith": ["vpce-0ff"]},
+        {"Field": "eventSource", "NotEquals": ["s3.amazonaws.com"]}]},
+    {"Name": "network activity", "FieldSelectors": [
+        {"Field": "eventCategory", "Equals": ["NetworkActivity"]}]},
+    {"Name": "non-api events", "FieldSelectors": [
+        {"Field": "eventType", "Equals": ["AwsServiceEvent", "AwsConsoleSignIn"]},
+        {"Field": "eventName", "NotStartsWith": ["Describe", "List", "Get"]},
+        {"Field": "eventName", "NotEndsWith": ["Status", "Health"]}]},
+    {"Name": "dynamodb writes", "FieldSelectors": [
+        {"Field": "resources.type", "Equals": ["AWS::DynamoDB::Table"]},
+        {"Field": "readOnly", "Equals": ["false"]}]},
+    {"Name": "everything else", "FieldSelectors": [
+        {"Field": "eventSource", "NotEquals": ["nothing.example.com"]}]},
+]
+BENCH_KEY = ("AKIABENCH00000000001", "bench-secret-0123456789abcdefghijklmn")
+
+
+def setup_api_trails(workdir, api_port, n, selectors):
+    """Creates n logging trails through the API; with selectors == "advanced", ADVANCED."""
+    import boto3
+    c = boto3.client("cloudtrail", endpoint_url=f"http://127.0.0.1:{api_port}",
+                     region_name="us-east-1", aws_access_key_id=BENCH_KEY[0],
+                     aws_secret_access_key=BENCH_KEY[1])
+    for i in range(n):
+        name = f"trail-{i}"
+        c.create_trail(Name=name, S3BucketName=f"audit-logs-{i}", IsMultiRegionTrail=True)
+        if selectors == "advanced":
+            c.put_event_selectors(TrailName=name, AdvancedEventSelectors=ADVANCED)
+        c.start_logging(Name=name)
+
+
+def write_bench_access(workdir):
+    api = os.path.join(workdir, "data", "api")
+    os.makedirs(api, exist_ok=True)
+    principal = "arn:aws:iam::123456789012:user/bench"
+    cred = os.path.join(api, "credentials.json")
+    fd = os.open(cred, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({"keys": [{"access_key_id": BENCH_KEY[0], "secret_access_key": BENCH_KEY[1],
+                             "principal": principal}]}, f)
+    with open(os.path.join(api, "policies.json"), "w") as f:
+        json.dump({principal: {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "cloudtrail:*", "Resource": "*"}]}}, f)
+
+
+def run_once(binary, input_path, n_records, workdir, extra, verify, s3=None, api_trails=0,
+             selectors="default"):
     port = free_port()
     cfg = os.path.join(workdir, "bench.toml")
     bucket = "audit-logs"
@@ -82,6 +156,20 @@ def run_once(binary, input_path, n_records, workdir, extra, verify, s3=None):
         storage = f'[aws]\nendpoint_url = "{s3}"\nregion = "us-east-1"\n'
     else:
         storage = '[storage]\nlocal_root = "out"\n'
+    api_port = free_port()
+    if api_trails:
+        write_bench_access(workdir)
+        os.makedirs(os.path.join(workdir, "in"))
+        source = os.path.join(workdir, "in", "*.jsonl")
+        trails = f'[api]\nlisten = "127.0.0.1:{api_port}"\n'
+    else:
+        source = input_path
+        trails = f"""[[trails]]
+name = "main"
+s3_bucket_name = "{bucket}"
+is_multi_region_trail = true
+{extra}
+"""
     with open(cfg, "w") as f:
         f.write(f"""
 data_dir = "data"
@@ -89,15 +177,10 @@ account_id = "123456789012"
 {storage}
 [[sources]]
 kind = "file"
-paths = ["{input_path}"]
+paths = ["{source}"]
 [metrics]
 listen = "127.0.0.1:{port}"
-[[trails]]
-name = "main"
-s3_bucket_name = "{bucket}"
-is_multi_region_trail = true
-{extra}
-""")
+{trails}""")
     env = dict(os.environ)
     if s3:
         env.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
@@ -106,6 +189,17 @@ is_multi_region_trail = true
     start = time.monotonic()
     proc = subprocess.Popen([binary, "run", "--config", cfg], cwd=workdir, env=env,
                             stdout=subprocess.DEVNULL, stderr=open(os.path.join(workdir, "agent.log"), "w"))
+    if api_trails:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", api_port), 0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        setup_api_trails(workdir, api_port, api_trails, selectors)
+        time.sleep(1.2)  # changes apply to records read from 1 s after the call
+        os.link(input_path, os.path.join(workdir, "in", "input.jsonl"))
+        start = time.monotonic()
     accepted_at = None
     while True:
         if proc.poll() is not None:
@@ -149,8 +243,9 @@ is_multi_region_trail = true
         total = 0
         for _, read in files:
             total += len(json.loads(read())["Records"])
-        if total != n_records:
-            raise SystemExit(f"verify: delivered {total} records, expected {n_records}")
+        want = n_records * max(api_trails, 1)
+        if total != want:
+            raise SystemExit(f"verify: delivered {total} records, expected {want}")
         result["verified_records"] = total
     return result
 
@@ -170,6 +265,10 @@ def main():
     ap.add_argument("--seed", default=None,
                     help="a folder copied into each run's folder first (e.g. one holding "
                          "data/digest/keys, so digest runs measure signing, not key generation)")
+    ap.add_argument("--api-trails", type=int, default=0,
+                    help="create this many trails through the API instead of the config trail")
+    ap.add_argument("--selectors", choices=["default", "advanced"], default="default",
+                    help="with --api-trails: the trails' event selectors")
     args = ap.parse_args()
     moto = None
     if args.s3 == "moto":
@@ -220,7 +319,7 @@ def bench(args):
         workdirs.append(workdir)
         time.sleep(5 if i else 0)
         r = run_once(args.binary, input_path, n, workdir, args.config_extra, args.verify,
-                     args.s3)
+                     args.s3, args.api_trails, args.selectors)
         r["mb_per_s"] = round(raw_bytes / 1e6 / r["wall_s"], 1)
         print(json.dumps(r), flush=True)
         results.append(r)
