@@ -116,9 +116,7 @@ impl Intake {
     ) -> Result<Record, Rejection> {
         let bytes = bytes.trim_ascii();
         let result = validate(bytes, &self.limits).and_then(|r| {
-            let mut buf = Vec::new();
-            self.router.load().route(&r, &mut buf);
-            if buf.is_empty() {
+            if !self.router.load().receives(&r) {
                 Err(Rejection::new(
                     RejectReason::NoTrail,
                     format!(

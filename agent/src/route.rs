@@ -71,31 +71,42 @@ impl Router {
         &self.trails
     }
 
+    /// The region folder `record` is filed under (global service events: us-east-1).
+    fn filed_region(&self, record: &Record) -> Region {
+        if record.global_service {
+            self.us_east_1
+        } else {
+            record.region
+        }
+    }
+
+    /// True when trail `t` receives `record`, filed under `region`.
+    fn takes(&self, t: &Trail, record: &Record, region: Region) -> bool {
+        t.logging
+            && (!record.global_service || t.include_global)
+            && (t.multi_region || t.home_region == region)
+            && (t.organization.is_none() || self.organization.contains(&record.account))
+            && t.selectors.as_ref().is_none_or(|s| s.matches(record))
+    }
+
     /// Fills `out` with the indices of the trails that receive `record`; returns the region
     /// folder the record is filed under.
     pub fn route(&self, record: &Record, out: &mut Vec<u16>) -> Region {
         out.clear();
-        let region = if record.global_service {
-            self.us_east_1
-        } else {
-            record.region
-        };
+        let region = self.filed_region(record);
         for (i, t) in self.trails.iter().enumerate() {
-            if !t.logging || (record.global_service && !t.include_global) {
-                continue;
+            if self.takes(t, record, region) {
+                out.push(i as u16);
             }
-            if !t.multi_region && t.home_region != region {
-                continue;
-            }
-            if t.organization.is_some() && !self.organization.contains(&record.account) {
-                continue;
-            }
-            if t.selectors.as_ref().is_some_and(|s| !s.matches(record)) {
-                continue;
-            }
-            out.push(i as u16);
         }
         region
+    }
+
+    /// True when some trail receives `record` (intake's check: stops at the first, allocates
+    /// nothing).
+    pub fn receives(&self, record: &Record) -> bool {
+        let region = self.filed_region(record);
+        self.trails.iter().any(|t| self.takes(t, record, region))
     }
 }
 
@@ -174,9 +185,11 @@ mod tests {
         let mut rec = record("us-east-1", false);
         r.route(&rec, &mut out);
         assert!(out.is_empty(), "not logging, not a member, not selected");
+        assert!(!r.receives(&rec));
         rec.account = member;
         rec.event_time = 11;
         r.route(&rec, &mut out);
         assert_eq!(out, vec![1, 2]);
+        assert!(r.receives(&rec));
     }
 }

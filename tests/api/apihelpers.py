@@ -41,6 +41,9 @@ USERS = {
                _arn(ACCOUNT, "nobody")),
     "member": ("AKIAMEMBER0000000001", "member-secret-0123456789abcdefABCDEFG",
                _arn(MEMBER, "member")),
+    # An account that is neither the agent's nor in its organization.
+    "outsider": ("AKIAOUTSIDER00000001", "outsider-secret-0123456789abcdefABCD",
+                 _arn(OUTSIDER, "outsider")),
 }
 
 ALLOW_ALL = {"Effect": "Allow", "Action": "cloudtrail:*", "Resource": "*"}
@@ -57,6 +60,7 @@ POLICIES = {
         {"Effect": "Deny", "Action": "cloudtrail:*",
          "Resource": "arn:aws:cloudtrail:*:*:trail/protected-*"}]},
     USERS["member"][2]: {"Version": "2012-10-17", "Statement": [ALLOW_ALL]},
+    USERS["outsider"][2]: {"Version": "2012-10-17", "Statement": [ALLOW_ALL]},
     # "nobody" has a key and no policy.
 }
 

@@ -184,6 +184,16 @@ async fn handle(
             tracing::info!(principal = %caller.principal, operation = %op, %resource, "API call denied");
             return Err(Err(d));
         }
+        if !api.serves(&caller) {
+            return Err(Ok(TrailError::new(
+                "AccessDeniedException",
+                format!(
+                    "User: {} belongs to account {}, which is neither this agent's account ({}) \
+                     nor a member of its organization",
+                    caller.principal, caller.account, api.trails.account
+                ),
+            )));
+        }
         api.call(&op, &input, &caller).map_err(Ok)
     })
     .await;
@@ -196,5 +206,67 @@ async fn handle(
             "InternalFailure",
             "the request failed inside the agent",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Limits, validate};
+
+    fn record(json: &str) -> crate::record::Record {
+        validate(json.as_bytes(), &Limits::default()).expect("valid record")
+    }
+
+    const WRITE: &str = r#"{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","accountId":"123456789012"},"eventTime":"2026-01-01T00:00:00Z","eventSource":"orders.example.com","eventName":"CreateOrder","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.5","eventID":"11111111-1111-1111-1111-111111111111","eventType":"AwsApiCall","readOnly":false}"#;
+
+    #[test]
+    fn selectors_validate_store_and_compile_round_trip() {
+        let input = json!({"TrailName": "t", "AdvancedEventSelectors": [{"FieldSelectors": [
+            {"Field": "eventName", "StartsWith": ["Create"]},
+            {"Field": "readOnly", "Equals": ["false"]}]}]});
+        let stored =
+            serde_json::to_value(validate_selectors(&input).expect("valid")).expect("serializable");
+        let set = compile_selectors(&stored)
+            .expect("compiles")
+            .expect("a matcher");
+        assert!(set.matches(&record(WRITE)));
+        assert!(!set.matches(&record(&WRITE.replace("CreateOrder", "GetOrder"))));
+        assert!(!set.matches(&record(
+            &WRITE.replace(r#""readOnly":false"#, r#""readOnly":true"#)
+        )));
+
+        // The default: management events only.
+        let default = compile_selectors(&json!("Default"))
+            .expect("compiles")
+            .expect("a matcher");
+        assert!(default.matches(&record(WRITE)));
+        let data = WRITE.replace(
+            r#""readOnly":false"#,
+            r#""readOnly":false,"eventCategory":"Data","managementEvent":false"#,
+        );
+        assert!(!default.matches(&record(&data)));
+    }
+
+    #[test]
+    fn invalid_selectors_get_aws_exceptions() {
+        let both = json!({"TrailName": "t", "EventSelectors": [{"ReadWriteType": "All"}],
+            "AdvancedEventSelectors": [{"FieldSelectors": [
+                {"Field": "eventName", "Equals": ["x"]}]}]});
+        assert_eq!(
+            validate_selectors(&both).expect_err("both").exception,
+            "InvalidParameterCombinationException"
+        );
+        let bad_type = json!({"TrailName": "t", "EventSelectors": "not a list"});
+        assert_eq!(
+            validate_selectors(&bad_type).expect_err("shape").exception,
+            "InvalidEventSelectorsException"
+        );
+        let bad_op = json!({"TrailName": "t", "AdvancedEventSelectors": [{"FieldSelectors": [
+            {"Field": "readOnly", "StartsWith": ["t"]}]}]});
+        assert_eq!(
+            validate_selectors(&bad_op).expect_err("operator").exception,
+            "InvalidEventSelectorsException"
+        );
     }
 }

@@ -39,6 +39,12 @@ impl Api {
                 .is_some_and(|o| o.member_accounts.contains(&caller.account))
     }
 
+    /// True when `caller` is of the agent's account or a member account of its organization:
+    /// principals of other accounts own no trails here and see none.
+    pub(super) fn serves(&self, caller: &Caller) -> bool {
+        caller.account == self.trails.account || self.is_member(caller)
+    }
+
     /// True when `caller` may see `t` from its region.
     fn sees(&self, caller: &Caller, t: &StoredTrail) -> bool {
         (!self.is_member(caller) || t.spec.is_organization_trail)
