@@ -7,9 +7,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import shutil
+import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import boto3
 from botocore.config import Config as BotoConfig
 
-from helpers import Agent, free_port, wait_until, write_api_access
+from helpers import Agent, aws_cli, free_port, wait_until, write_api_access
 
 ACCOUNT = "123456789012"
 MEMBER = "222233334444"
@@ -114,21 +113,11 @@ class ApiAgent(Agent):
 
 
 def _connects(port: int) -> bool:
-    import socket
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
             return True
     except OSError:
         return False
-
-
-def aws_cli_path() -> str:
-    exe = Path(sys.executable).parent / "aws"
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("aws")
-    assert found, "the AWS CLI is not installed (pip install awscli)"
-    return found
 
 
 def aws(agent: ApiAgent, *args, user="admin", region="us-east-1"):
@@ -137,7 +126,7 @@ def aws(agent: ApiAgent, *args, user="admin", region="us-east-1"):
     key, secret, _ = USERS[user]
     env = dict(os.environ, AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret,
                AWS_DEFAULT_REGION=region, AWS_MAX_ATTEMPTS="1")
-    cmd = [aws_cli_path(), "cloudtrail", *args, "--endpoint-url", agent.api, "--output", "json"]
+    cmd = [aws_cli(), "cloudtrail", *args, "--endpoint-url", agent.api, "--output", "json"]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     out = json.loads(p.stdout) if p.stdout.strip() else None
     return p.returncode, out, p.stderr

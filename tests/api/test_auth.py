@@ -13,9 +13,8 @@ import pytest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
-from apihelpers import ACCOUNT, USERS, ApiAgent, delivered_ids, record, settle, wait_ids
+from apihelpers import ACCOUNT, USERS, ApiAgent, record, wait_ids
 from authprobe import raw_request, send, sign
-from helpers import wait_until
 
 TRAIL = "protected-orders"
 BUCKET = "audit-protected"

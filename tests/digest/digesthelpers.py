@@ -6,15 +6,13 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import shutil
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 from awshelpers import ACCOUNT, AwsAgent
-from helpers import BIN, admin_access, free_port, wait_until
+from helpers import BIN, admin_access, aws_cli, free_port, wait_until
 
 TRAIL = "main"
 HOME = "us-east-1"
@@ -66,15 +64,6 @@ class DigestAgent(AwsAgent):
         tmp = self.root / "in" / f".{name}.tmp"
         tmp.write_bytes(data)
         tmp.rename(self.root / "in" / f"{name}.jsonl")
-
-
-def aws_cli() -> str:
-    exe = Path(sys.executable).parent / "aws"
-    if exe.exists():
-        return str(exe)
-    found = shutil.which("aws")
-    assert found, "the AWS CLI is not installed (pip install awscli)"
-    return found
 
 
 def run_aws_validate(agent: DigestAgent, moto: str, start: str, end: str | None = None):

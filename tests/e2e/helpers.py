@@ -426,6 +426,18 @@ class TreeWatcher(threading.Thread):
 QUARANTINE_KEYS = {"time", "reason", "detail", "source", "position", "record_bytes", "record"}
 
 
+def aws_cli() -> str:
+    """The AWS CLI of the running virtualenv (pip install awscli), else the one on PATH."""
+    import shutil
+    import sys
+    exe = Path(sys.executable).parent / "aws"
+    if exe.exists():
+        return str(exe)
+    found = shutil.which("aws")
+    assert found, "the AWS CLI is not installed (pip install awscli)"
+    return found
+
+
 def write_api_access(data_dir: Path, keys: list[dict], policies: dict) -> None:
     """Writes the API's credentials file (mode 0600) and policies file into `data_dir/api`.
     `keys`: [{"access_key_id", "secret_access_key", "principal"}]; `policies`: {principal: doc}."""
