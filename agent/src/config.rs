@@ -115,7 +115,7 @@ pub struct OrganizationConfig {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApiConfig {
-    /// Address of the API server (loopback); off when unset.
+    /// Address of the API server; off when unset. A non-loopback address needs TLS.
     pub listen: Option<SocketAddr>,
     /// Access keys allowed to call the API (default `<data_dir>/api/credentials.json`; a
     /// relative path is relative to the data dir; created with one generated admin key on first
@@ -473,6 +473,17 @@ impl Config {
                 "api.tls_cert",
                 "tls_cert and tls_key go together: set both for TLS, or neither".into(),
             ));
+        }
+        if let Some(addr) = cfg.api.listen {
+            if !addr.ip().is_loopback() && cfg.api.tls_cert.is_none() {
+                return Err(invalid(
+                    "api.listen",
+                    format!(
+                        "{addr} is not a loopback address: serving the API beyond this host \
+                         needs TLS (set tls_cert and tls_key)"
+                    ),
+                ));
+            }
         }
         if let Some(root) = &cfg.storage.local_root {
             cfg.storage.local_root = Some(resolve(root));
@@ -1280,6 +1291,29 @@ is_multi_region_trail = true
             let err = Config::from_toml(&text, Path::new("."), "t").expect_err(key);
             assert!(err.to_string().contains(key), "{err} should name {key}");
         }
+    }
+
+    #[test]
+    fn api_keys() {
+        let base = Path::new("/etc/ot");
+        let with = |api: &str| Config::from_toml(&format!("{MIN}[api]\n{api}"), base, "t");
+        let cfg = with("listen = \"127.0.0.1:4591\"\ncredentials_file = \"keys/c.json\"\n")
+            .expect("loopback API");
+        assert_eq!(
+            cfg.api.credentials_path(&cfg.data_dir),
+            PathBuf::from("/etc/ot/data/keys/c.json")
+        );
+        assert_eq!(
+            cfg.api.policy_path(&cfg.data_dir),
+            PathBuf::from("/etc/ot/data/api/policies.json")
+        );
+        let err = with("listen = \"0.0.0.0:4591\"\n").expect_err("plain HTTP beyond the host");
+        assert!(err.to_string().contains("api.listen"), "{err}");
+        let tls = with("listen = \"0.0.0.0:4591\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n")
+            .expect("TLS beyond the host");
+        assert_eq!(tls.api.tls_cert, Some(PathBuf::from("/etc/ot/c.pem")));
+        let half = with("listen = \"127.0.0.1:4591\"\ntls_cert = \"c.pem\"\n").expect_err("half");
+        assert!(half.to_string().contains("tls_key"), "{half}");
     }
 
     #[test]
