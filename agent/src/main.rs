@@ -301,16 +301,25 @@ fn describe(cfg: &Config) -> String {
         let _ = writeln!(s, "metrics: http://{m}/metrics");
     }
     if let Some(a) = cfg.api.listen {
+        let scheme = if cfg.api.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let _ = writeln!(
             s,
-            "api: CloudTrail JSON 1.1 at http://{a}/ (no authentication yet)"
+            "api: CloudTrail JSON 1.1 at {scheme}://{a}/, SigV4 keys in {}, policies in {}",
+            cfg.api.credentials_path(&cfg.data_dir).display(),
+            cfg.api.policy_path(&cfg.data_dir).display()
         );
     }
     let trails = cfg.trails();
     if trails.is_empty() {
         let _ = writeln!(
             s,
-            "trails: none (every record will be quarantined as no_trail)"
+            "trails: none in this file (trails created through the API are in {}; a record no \
+             trail takes is quarantined as no_trail)",
+            cfg.data_dir.join("trails").join("trails.json").display()
         );
     }
     let deliveries = cfg.trail_deliveries();
