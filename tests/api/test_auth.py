@@ -92,6 +92,22 @@ def failures(endpoint, op, params):
     status, answer = send(sign(raw_request(endpoint, op, body(params)), forged, "us-east-1"))
     out.append(("wrong secret", status, answer, "InvalidSignatureException", 400))
 
+    status, answer = send(sign(raw_request(endpoint, op, body(params)), creds("admin"),
+                               "us-east-1", service="s3"))
+    out.append(("signed for another service", status, answer, "IncompleteSignatureException", 400))
+
+    req = raw_request(endpoint, op, body(params))
+    req.headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={USERS['admin'][0]}/"
+                                    "20260101/us-east-1/cloudtrail/aws4_request")
+    status, answer = send(req)
+    out.append(("Authorization without a signature", status, answer,
+                "IncompleteSignatureException", 400))
+
+    key, secret, _ = USERS["admin"]
+    status, answer = send(sign(raw_request(endpoint, op, body(params)),
+                               Credentials(key, secret, "session-token"), "us-east-1"))
+    out.append(("session token", status, answer, "UnrecognizedClientException", 400))
+
     stranger = Credentials("AKIAUNKNOWN000000001", "stranger-secret-0123456789abcdefghij")
     status, answer = send(sign(raw_request(endpoint, op, body(params)), stranger, "us-east-1"))
     out.append(("unknown key", status, answer, "UnrecognizedClientException", 400))
