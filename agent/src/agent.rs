@@ -217,6 +217,7 @@ impl Agent {
             delivered: delivered_rx,
             destinations: dest_queues,
             compression_threads,
+            background_nice: config.background_nice,
             pending_limit: (budget_bytes / 2) as usize,
             digester: crate::digest::Digester::open(
                 &data_dir,
@@ -289,10 +290,14 @@ impl Agent {
         }
 
         let writer = recovered.writer;
+        let nice = config.background_nice;
         threads.wal = Some(
             std::thread::Builder::new()
                 .name("ot-wal".into())
-                .spawn(move || writer.run())
+                .spawn(move || {
+                    crate::priority::lower_current_thread(nice);
+                    writer.run()
+                })
                 .map_err(io("cannot start WAL thread"))?,
         );
         let grace_ms = Arc::new(AtomicU64::new(config.shutdown_grace_secs * 1000));

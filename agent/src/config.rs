@@ -80,6 +80,10 @@ pub struct Config {
     pub shutdown_grace_secs: u64,
     /// Compression worker threads (default: number of CPUs + 1).
     pub compression_threads: Option<usize>,
+    /// Nice value of the compression and write-ahead-log threads (0-19; 0 leaves them at the
+    /// process's priority): see [`crate::priority`].
+    #[serde(default = "default_background_nice")]
+    pub background_nice: i32,
     #[serde(default)]
     pub storage: StorageConfig,
     #[serde(default)]
@@ -328,6 +332,9 @@ fn default_memory_limit_mb() -> u64 {
 fn default_disk_limit_mb() -> u64 {
     20_480
 }
+fn default_background_nice() -> i32 {
+    10
+}
 fn default_submit_timeout_ms() -> u64 {
     1000
 }
@@ -516,6 +523,9 @@ impl Config {
         }
         if cfg.disk_limit_mb < 64 {
             return Err(invalid("disk_limit_mb", "must be at least 64".into()));
+        }
+        if !(0..=19).contains(&cfg.background_nice) {
+            return Err(invalid("background_nice", "must be 0-19".into()));
         }
         if cfg.trail_defaults.gzip_level > 9 {
             return Err(invalid("trail_defaults.gzip_level", "must be 0-9".into()));

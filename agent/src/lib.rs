@@ -25,6 +25,7 @@ pub mod fsutil;
 pub mod gather;
 pub mod intake;
 pub mod metrics;
+pub mod priority;
 pub mod probe;
 pub mod quarantine;
 pub mod record;

@@ -36,6 +36,8 @@ static double now(void) { return clock_s(CLOCK_MONOTONIC); }
 static double thread_cpu(void) { return clock_s(CLOCK_THREAD_CPUTIME_ID); }
 
 static unsigned long memory_limit_mb = 1024;
+/* OT_BENCH_NICE overrides the agent's background_nice (default 10) to compare priorities. */
+static int background_nice = 10;
 
 static size_t make_record(char *buf, unsigned long n, size_t size) {
     int len = snprintf(buf, size + 1,
@@ -63,10 +65,11 @@ static ot_agent *start(const char *dir, const char *mode) {
     snprintf(cfg, sizeof(cfg),
              "data_dir = \"%s/%s/data\"\naccount_id = \"123456789012\"\n"
              "durability = \"memory\"\nsubmit_timeout_ms = 60000\nmemory_limit_mb = %lu\n"
+             "background_nice = %d\n"
              "[storage]\nlocal_root = \"%s/%s/out\"\n"
              "[[trails]]\nname = \"main\"\ns3_bucket_name = \"audit-logs\"\n"
              "is_multi_region_trail = true\n",
-             dir, mode, memory_limit_mb, dir, mode);
+             dir, mode, memory_limit_mb, background_nice, dir, mode);
     ot_agent *agent = NULL;
     ot_error *err = NULL;
     if (ot_agent_new(cfg, &agent, &err) != OT_STATUS_OK) {
@@ -171,6 +174,7 @@ int main(int argc, char **argv) {
     size_t batch = argc > 4 ? strtoul(argv[4], NULL, 10) : 1000;
     const char *modes = argc > 5 ? argv[5] : "both";
     if (argc > 6) memory_limit_mb = strtoul(argv[6], NULL, 10);
+    if (getenv("OT_BENCH_NICE")) background_nice = atoi(getenv("OT_BENCH_NICE"));
     int run_single = strcmp(modes, "batch") != 0, run_batch = strcmp(modes, "single") != 0;
     char *pool = malloc(POOL * (size + 1));
     size_t *lens = malloc(POOL * sizeof(size_t));

@@ -66,6 +66,8 @@ pub struct BatcherParts {
     /// One queue per destination.
     pub destinations: Vec<Sender<SealedFile>>,
     pub compression_threads: usize,
+    /// Nice value of the compression workers ([`crate::priority`]).
+    pub background_nice: i32,
     /// Bytes of pending (uncompressed) data across partitions before the largest are flushed.
     pub pending_limit: usize,
     /// Digest files for trails with log file validation (told about every delivered file).
@@ -180,7 +182,12 @@ impl Batcher {
         let manifest = Manifest::load(&manifest_path).map_err(BatchError::Manifest)?;
         let (jobs_tx, jobs_rx) = crossbeam_channel::bounded(parts.compression_threads * 2);
         let (done_tx, done_rx) = crossbeam_channel::unbounded();
-        let worker_threads = workers::spawn(parts.compression_threads, jobs_rx, done_tx);
+        let worker_threads = workers::spawn(
+            parts.compression_threads,
+            parts.background_nice,
+            jobs_rx,
+            done_tx,
+        );
         let max_inflight = parts.compression_threads * 2;
         let mut b = Batcher {
             staging,

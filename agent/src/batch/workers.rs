@@ -28,8 +28,14 @@ pub struct Done {
     pub sum: Checksum,
 }
 
-/// Starts `threads` workers; they exit when `jobs` is closed.
-pub fn spawn(threads: usize, jobs: Receiver<Job>, done: Sender<Done>) -> Vec<JoinHandle<()>> {
+/// Starts `threads` workers at nice value `nice` ([`crate::priority`]); they exit when `jobs`
+/// is closed.
+pub fn spawn(
+    threads: usize,
+    nice: i32,
+    jobs: Receiver<Job>,
+    done: Sender<Done>,
+) -> Vec<JoinHandle<()>> {
     (0..threads.max(1))
         .map(|i| {
             let jobs = jobs.clone();
@@ -37,6 +43,7 @@ pub fn spawn(threads: usize, jobs: Receiver<Job>, done: Sender<Done>) -> Vec<Joi
             std::thread::Builder::new()
                 .name(format!("ot-gzip-{i}"))
                 .spawn(move || {
+                    crate::priority::lower_current_thread(nice);
                     let mut compressors: Vec<Option<ChunkCompressor>> =
                         (0..10).map(|_| None).collect();
                     for job in jobs {

@@ -6,10 +6,13 @@
 //! object, and `account` / `region` are safe to use as path components.
 
 mod extras;
+#[cfg(test)]
+mod fast_path_tests;
 mod fields;
 mod identity;
 mod ids;
 mod resources;
+mod scan;
 mod shape;
 mod time;
 mod top;

@@ -83,14 +83,55 @@ const ADDENDUM_SCALARS: &[&str] = &[
 ];
 const TLS_SCALARS: &[&str] = &["tlsVersion", "cipherSuite", "clientProvidedHostHeader"];
 
-/// Parses one record (a JSON object text) with all its typed-member checks: in one pass, and
-/// when that finds the text invalid, again in raw mode ([`super::shape::dispatch`]), whose
-/// verdict stands.
+/// Parses one record (a JSON object text) with all its typed-member checks.
+///
+/// The fast path ([`parse_fast`]) answers for a valid record whose checks all pass; anything
+/// else — invalid JSON, a failed check, a key written with escapes — goes to the serde_json
+/// parse: in one pass, and when that finds the text invalid, again in raw mode
+/// ([`super::shape::dispatch`]), whose verdict stands.
 pub(crate) fn parse(text: &str) -> Result<TopLevel<'_>, Rejection> {
+    if let Some(top) = parse_fast(text) {
+        return Ok(top);
+    }
+    parse_slow(text)
+}
+
+/// The serde_json parse alone (the fast path's reference in tests).
+pub(super) fn parse_slow(text: &str) -> Result<TopLevel<'_>, Rejection> {
     parse_in(text, false).or_else(|e| match e.reason {
         RejectReason::InvalidJson => parse_in(text, true),
         _ => Err(e),
     })
+}
+
+/// [`super::scan`] walks the record and skips the members intake does not read; each known
+/// member's value goes through the same [`Member`] seed the serde_json parse uses, on its own
+/// text. `Some` only when the whole text is valid, no checked member repeats and every check
+/// passed: then the serde_json parse would return the same members (the scanner's invariant).
+pub(super) fn parse_fast(text: &str) -> Option<TopLevel<'_>> {
+    let mut t = TopLevel::empty();
+    let mut seen = 0u32;
+    super::scan::object(text, |key, value| {
+        let Some(i) = index(&FIELDS, key) else {
+            return Some(());
+        };
+        if i < SELECTOR_ONLY {
+            if seen & (1 << i) != 0 {
+                return None;
+            }
+            seen |= 1 << i;
+        }
+        let at = At {
+            doc: Doc(text),
+            name: FIELDS[i],
+            key: Some(key),
+            raw: false,
+        };
+        let mut de = serde_json::Deserializer::from_str(value);
+        Member { t: &mut t, i, at }.deserialize(&mut de).ok()?;
+        de.end().ok()
+    })?;
+    t.passed().then_some(t)
 }
 
 fn parse_in(text: &str, raw: bool) -> Result<TopLevel<'_>, Rejection> {
@@ -103,6 +144,77 @@ fn parse_in(text: &str, raw: bool) -> Result<TopLevel<'_>, Rejection> {
     .and_then(|top| de.end().map(|()| top))
     .map_err(|e| parse_error(&e))?;
     Ok(top)
+}
+
+impl<'a> TopLevel<'a> {
+    fn empty() -> Self {
+        TopLevel {
+            event_source: None,
+            event_name: None,
+            aws_region: None,
+            event_time: None,
+            recipient_account_id: None,
+            user_identity: None,
+            event_id: None,
+            event_version: None,
+            read_only: None,
+            management_event: None,
+            selector: SelectorMembers::default(),
+            objects: [Ok(()), Ok(()), Ok(()), Ok(()), Ok(())],
+        }
+    }
+
+    /// Every typed-member check passed.
+    fn passed(&self) -> bool {
+        self.objects.iter().all(Result::is_ok)
+            && self
+                .user_identity
+                .as_ref()
+                .is_none_or(|id| id.shape.is_ok() && id.members.is_ok())
+    }
+}
+
+/// Reads the value of known member `FIELDS[i]` into `t`: the one step both parses share.
+struct Member<'t, 'de> {
+    t: &'t mut TopLevel<'de>,
+    i: usize,
+    at: At<'de>,
+}
+
+impl<'de> DeserializeSeed<'de> for Member<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        let Member { t, i, at } = self;
+        let scalars = |only| Scalars {
+            at,
+            only: Some(only),
+            nullable: true,
+        };
+        let raw = |d: D| <&'de RawValue as serde::Deserialize>::deserialize(d).map(Some);
+        match i {
+            0 => t.event_source = raw(d)?,
+            1 => t.event_name = raw(d)?,
+            2 => t.aws_region = raw(d)?,
+            3 => t.event_time = raw(d)?,
+            4 => t.recipient_account_id = raw(d)?,
+            5 => t.user_identity = Some(IdentitySeed(at).deserialize(d)?),
+            6 => t.event_id = raw(d)?,
+            7 => t.event_version = raw(d)?,
+            8 => t.read_only = raw(d)?,
+            9 => t.management_event = raw(d)?,
+            10 => (t.objects[0], t.selector.resources) = ResourcesSeed(at).deserialize(d)?,
+            11 => t.objects[1] = scalars(ADDENDUM_SCALARS).deserialize(d)?,
+            12 => t.objects[2] = scalars(TLS_SCALARS).deserialize(d)?,
+            13 => t.objects[3] = Nested::edge(at).deserialize(d)?,
+            14 => t.objects[4] = Nested::insight(at).deserialize(d)?,
+            15 => t.selector.event_category = raw(d)?,
+            16 => t.selector.event_type = raw(d)?,
+            17 => t.selector.error_code = raw(d)?,
+            18 => t.selector.vpc_endpoint_id = raw(d)?,
+            _ => t.selector.session_credential_from_console = raw(d)?,
+        }
+        Ok(())
+    }
 }
 
 struct Top<'de> {
@@ -123,42 +235,19 @@ impl<'de> Visitor<'de> for Top<'de> {
         f.write_str("a CloudTrail record")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut t = TopLevel {
-            event_source: None,
-            event_name: None,
-            aws_region: None,
-            event_time: None,
-            recipient_account_id: None,
-            user_identity: None,
-            event_id: None,
-            event_version: None,
-            read_only: None,
-            management_event: None,
-            selector: SelectorMembers::default(),
-            objects: [Ok(()), Ok(()), Ok(()), Ok(()), Ok(())],
-        };
+        let mut t = TopLevel::empty();
         let mut seen = 0u32;
         while let Some(key) = map.next_key_seed(Key)? {
             let Some(i) = index(&FIELDS, &key) else {
                 skip(&mut map)?;
                 continue;
             };
-            if i >= SELECTOR_ONLY {
-                let value = Some(map.next_value()?);
-                let m = &mut t.selector;
-                match i {
-                    15 => m.event_category = value,
-                    16 => m.event_type = value,
-                    17 => m.error_code = value,
-                    18 => m.vpc_endpoint_id = value,
-                    _ => m.session_credential_from_console = value,
+            if i < SELECTOR_ONLY {
+                if seen & (1 << i) != 0 {
+                    return Err(A::Error::duplicate_field(FIELDS[i]));
                 }
-                continue;
+                seen |= 1 << i;
             }
-            if seen & (1 << i) != 0 {
-                return Err(A::Error::duplicate_field(FIELDS[i]));
-            }
-            seen |= 1 << i;
             let at = At {
                 doc: self.doc,
                 name: FIELDS[i],
@@ -166,30 +255,7 @@ impl<'de> Visitor<'de> for Top<'de> {
                 raw: self.raw,
             }
             .child(FIELDS[i], &key);
-            let scalars = |only| Scalars {
-                at,
-                only: Some(only),
-                nullable: true,
-            };
-            match i {
-                0 => t.event_source = Some(map.next_value()?),
-                1 => t.event_name = Some(map.next_value()?),
-                2 => t.aws_region = Some(map.next_value()?),
-                3 => t.event_time = Some(map.next_value()?),
-                4 => t.recipient_account_id = Some(map.next_value()?),
-                5 => t.user_identity = Some(map.next_value_seed(IdentitySeed(at))?),
-                6 => t.event_id = Some(map.next_value()?),
-                7 => t.event_version = Some(map.next_value()?),
-                8 => t.read_only = Some(map.next_value()?),
-                9 => t.management_event = Some(map.next_value()?),
-                10 => {
-                    (t.objects[0], t.selector.resources) = map.next_value_seed(ResourcesSeed(at))?
-                }
-                11 => t.objects[1] = map.next_value_seed(scalars(ADDENDUM_SCALARS))?,
-                12 => t.objects[2] = map.next_value_seed(scalars(TLS_SCALARS))?,
-                13 => t.objects[3] = map.next_value_seed(Nested::edge(at))?,
-                _ => t.objects[4] = map.next_value_seed(Nested::insight(at))?,
-            }
+            map.next_value_seed(Member { t: &mut t, i, at })?;
         }
         Ok(t)
     }

@@ -1,0 +1,230 @@
+//! The fast path of `top::parse` against the serde_json parse, on the real corpus, the
+//! malformed corpus and tens of thousands of mutations of real records: whenever the fast path
+//! answers, the serde_json parse must accept the same text with the same members.
+
+use std::path::PathBuf;
+
+use super::top::{TopLevel, parse_fast, parse_slow};
+
+fn corpus_dir() -> PathBuf {
+    std::env::var_os("OPENTRAIL_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
+}
+
+fn lines(name: &str) -> Vec<String> {
+    let path = corpus_dir().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    text.lines().map(str::to_owned).collect()
+}
+
+/// Everything the parse learned, as text: equal summaries mean equal parses.
+fn summary(t: &TopLevel<'_>) -> String {
+    let raw = |r: Option<&serde_json::value::RawValue>| r.map(|r| r.get().to_owned());
+    let s = &t.selector;
+    format!(
+        "{:?}",
+        (
+            [
+                raw(t.event_source),
+                raw(t.event_name),
+                raw(t.aws_region),
+                raw(t.event_time),
+                raw(t.recipient_account_id),
+                raw(t.event_id),
+                raw(t.event_version),
+                raw(t.read_only),
+                raw(t.management_event),
+            ],
+            t.user_identity.as_ref().map(|id| {
+                (
+                    raw(id.account_id),
+                    raw(id.arn),
+                    id.shape.clone(),
+                    id.members.clone(),
+                )
+            }),
+            [
+                raw(s.event_category),
+                raw(s.event_type),
+                raw(s.error_code),
+                raw(s.vpc_endpoint_id),
+                raw(s.session_credential_from_console),
+            ],
+            s.resources
+                .iter()
+                .map(|(a, b)| (raw(*a), raw(*b)))
+                .collect::<Vec<_>>(),
+            &t.objects,
+        )
+    )
+}
+
+/// Checks one text; true when the fast path answered.
+fn agrees(text: &str) -> bool {
+    let Some(fast) = parse_fast(text) else {
+        return false;
+    };
+    match parse_slow(text) {
+        Ok(slow) => assert_eq!(summary(&fast), summary(&slow), "{text}"),
+        Err(e) => panic!("fast path accepted what serde_json refuses ({e}): {text}"),
+    }
+    true
+}
+
+/// A small deterministic generator (xorshift64*), so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// One random edit of `text` at a char boundary, biased towards JSON's structural bytes.
+fn mutate(text: &str, rng: &mut Rng) -> String {
+    const INSERTS: &[&str] = &[
+        "\"",
+        "\\",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        ":",
+        "0",
+        "1",
+        "-",
+        ".",
+        "e",
+        "+",
+        "t",
+        "n",
+        " ",
+        "\u{1}",
+        "\t",
+        "\\u",
+        "\\uD800",
+        "\\x",
+        "01",
+        "1.",
+        "tru",
+        "null",
+        "{}",
+        "[]",
+        "é",
+        "\"eventSource\":\"a\",",
+        "\"userIdentity\":{},",
+        "\"resources\":1,",
+    ];
+    let mut at = rng.below(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let mut out = text.to_owned();
+    match rng.below(5) {
+        0 => {
+            let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+            out.replace_range(at..end, "");
+        }
+        1 | 2 => out.insert_str(at, INSERTS[rng.below(INSERTS.len())]),
+        3 => {
+            let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+            out.replace_range(at..end, INSERTS[rng.below(INSERTS.len())]);
+        }
+        _ => out.truncate(at),
+    }
+    out
+}
+
+#[test]
+fn fast_path_takes_the_valid_corpus_and_agrees_with_serde() {
+    let records = lines("records.jsonl");
+    let valid: Vec<&String> = records
+        .iter()
+        .filter(|l| parse_slow(l.trim()).is_ok())
+        .collect();
+    let fast = valid.iter().filter(|l| agrees(l.trim())).count();
+    // Only records with escaped keys, repeats or failed checks may need the serde_json parse;
+    // the real corpus has none of those in nearly every record.
+    assert!(
+        fast * 100 >= valid.len() * 99,
+        "fast path took {fast} of {} valid records",
+        valid.len()
+    );
+}
+
+#[test]
+fn fast_path_never_accepts_a_malformed_record() {
+    for line in lines("malformed.jsonl") {
+        let v: serde_json::Value = serde_json::from_str(&line).expect("malformed.jsonl is JSON");
+        if let Some(text) = v["text"].as_str() {
+            agrees(text.trim());
+        }
+    }
+}
+
+#[test]
+fn fast_path_agrees_with_serde_on_mutated_records() {
+    let records = lines("records.jsonl");
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut tried, mut fast) = (0, 0);
+    for line in &records {
+        for k in 0..8 {
+            // One, two or three edits of the real record.
+            let mut text = line.trim().to_owned();
+            for _ in 0..=k % 3 {
+                text = mutate(&text, &mut rng);
+            }
+            tried += 1;
+            fast += usize::from(agrees(&text));
+        }
+    }
+    // Some mutations keep the record valid (a space, a digit inside a string): the fast path
+    // must have been exercised on those, not only refused everything.
+    assert!(
+        fast > 5000,
+        "fast path answered {fast} of {tried} mutations"
+    );
+}
+
+#[test]
+fn fast_path_defers_what_it_does_not_judge() {
+    let base = r#"{"eventSource":"s3.amazonaws.com","eventName":"X","awsRegion":"us-east-1","eventTime":"2024-01-02T03:04:05Z","recipientAccountId":"123456789012""#;
+    for tail in [
+        // A key written with escapes.
+        r#","event\u004eame":"Y"}"#,
+        // A checked member repeated.
+        r#","eventName":"Y"}"#,
+        // A failed check.
+        r#","userIdentity":{"type":{}}}"#,
+        r#","tlsDetails":[]}"#,
+        // A string with a lone surrogate where an object is expected (serde_json decodes it).
+        r#","userIdentity":"\uD800"}"#,
+        // Deeper than the scanner follows.
+        &format!(
+            r#","requestParameters":{}1{}}}"#,
+            "[".repeat(70),
+            "]".repeat(70)
+        ),
+    ] {
+        let text = format!("{base}{tail}");
+        assert!(parse_fast(&text).is_none(), "{text}");
+        // …and the serde_json parse still judges it.
+        let _ = parse_slow(&text);
+    }
+    // A selector-only member may repeat (the last one counts) on both paths; a leaf is never
+    // decoded, so a lone surrogate in one is fine on both.
+    for tail in [
+        r#","errorCode":"A","errorCode":"B"}"#,
+        r#","userIdentity":{"type":"\uD800"}}"#,
+    ] {
+        assert!(agrees(&format!("{base}{tail}")), "{tail}");
+    }
+}
