@@ -18,23 +18,26 @@ fn lines(name: &str) -> Vec<String> {
     text.lines().map(str::to_owned).collect()
 }
 
-/// Everything the parse learned, as text: equal summaries mean equal parses.
-fn summary(t: &TopLevel<'_>) -> String {
-    let raw = |r: Option<&serde_json::value::RawValue>| r.map(|r| r.get().to_owned());
+/// Everything the parse learned, as text, each leaf with its offset in `text` (spans for event
+/// selectors are computed from it): equal summaries mean equal parses.
+fn summary(text: &str, t: &TopLevel<'_>) -> String {
+    let at = |s: &str| (s.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+    let leaf = |s: Option<&str>| s.map(|s| (at(s), s.to_owned()));
+    let raw = |r: Option<&serde_json::value::RawValue>| leaf(r.map(|r| r.get()));
     let s = &t.selector;
     format!(
         "{:?}",
         (
             [
-                raw(t.event_source),
-                raw(t.event_name),
-                raw(t.aws_region),
-                raw(t.event_time),
-                raw(t.recipient_account_id),
-                raw(t.event_id),
-                raw(t.event_version),
-                raw(t.read_only),
-                raw(t.management_event),
+                leaf(t.event_source),
+                leaf(t.event_name),
+                leaf(t.aws_region),
+                leaf(t.event_time),
+                leaf(t.recipient_account_id),
+                leaf(t.event_id),
+                leaf(t.event_version),
+                leaf(t.read_only),
+                leaf(t.management_event),
             ],
             t.user_identity.as_ref().map(|id| {
                 (
@@ -45,11 +48,11 @@ fn summary(t: &TopLevel<'_>) -> String {
                 )
             }),
             [
-                raw(s.event_category),
-                raw(s.event_type),
-                raw(s.error_code),
-                raw(s.vpc_endpoint_id),
-                raw(s.session_credential_from_console),
+                leaf(s.event_category),
+                leaf(s.event_type),
+                leaf(s.error_code),
+                leaf(s.vpc_endpoint_id),
+                leaf(s.session_credential_from_console),
             ],
             s.resources
                 .iter()
@@ -66,7 +69,7 @@ fn agrees(text: &str) -> bool {
         return false;
     };
     match parse_slow(text) {
-        Ok(slow) => assert_eq!(summary(&fast), summary(&slow), "{text}"),
+        Ok(slow) => assert_eq!(summary(text, &fast), summary(text, &slow), "{text}"),
         Err(e) => panic!("fast path accepted what serde_json refuses ({e}): {text}"),
     }
     true

@@ -171,10 +171,10 @@ impl Fields {
 /// Raw members captured by the parse, turned into [`Fields`] once the record is accepted.
 #[derive(Default)]
 pub(crate) struct RawFields<'a> {
-    pub category: Option<&'a RawValue>,
-    pub read_only: Option<&'a RawValue>,
-    pub management_event: Option<&'a RawValue>,
-    pub strings: [Option<&'a RawValue>; STR_FIELDS],
+    pub category: Option<&'a str>,
+    pub read_only: Option<&'a str>,
+    pub management_event: Option<&'a str>,
+    pub strings: [Option<&'a str>; STR_FIELDS],
     /// `(ARN, type)` of each `resources[]` object.
     pub resources: Vec<(Option<&'a RawValue>, Option<&'a RawValue>)>,
 }
@@ -197,11 +197,11 @@ impl RawFields<'_> {
             .resources
             .iter()
             .map(|(arn, kind)| Resource {
-                arn: b.span(*arn),
-                kind: b.span(*kind),
+                arn: b.span(arn.map(RawValue::get)),
+                kind: b.span(kind.map(RawValue::get)),
             })
             .collect();
-        let category = match self.category.map(RawValue::get) {
+        let category = match self.category {
             Some(s) if s.starts_with('"') && s.len() >= 2 => {
                 let inner = &s[1..s.len() - 1];
                 if !inner.contains('\\') {
@@ -226,8 +226,8 @@ impl RawFields<'_> {
     }
 }
 
-fn boolean(raw: Option<&RawValue>) -> Option<bool> {
-    match raw.map(RawValue::get) {
+fn boolean(raw: Option<&str>) -> Option<bool> {
+    match raw {
         Some("true") => Some(true),
         Some("false") => Some(false),
         _ => None,
@@ -242,11 +242,11 @@ struct Builder<'t> {
 }
 
 impl Builder<'_> {
-    fn span(&mut self, raw: Option<&RawValue>) -> Span {
-        let Some(raw) = raw else {
+    /// `raw`: a member's JSON text, borrowed from the record.
+    fn span(&mut self, raw: Option<&str>) -> Span {
+        let Some(s) = raw else {
             return Span::ABSENT;
         };
-        let s = raw.get();
         if !s.starts_with('"') || s.len() < 2 {
             return Span::ABSENT;
         }

@@ -17,6 +17,7 @@
 pub(crate) const MAX_DEPTH: u32 = 64;
 
 /// Index of the first byte at or after `i` that is not JSON whitespace.
+#[inline(always)]
 fn ws(b: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\n' | b'\t' | b'\r') = b.get(i) {
         i += 1;
@@ -27,6 +28,7 @@ fn ws(b: &[u8], mut i: usize) -> usize {
 /// Bit `k` set when byte `k` of the chunk ends a string's plain run: `"`, `\\` or a control
 /// byte (below 0x20, which JSON forbids inside strings). Three SSE2 compares and a `movemask`.
 #[cfg(target_arch = "x86_64")]
+#[inline(always)]
 fn stops(chunk: &[u8; 16]) -> u32 {
     use std::arch::x86_64::{
         _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
@@ -46,6 +48,7 @@ fn stops(chunk: &[u8; 16]) -> u32 {
 
 /// Portable form of the SSE2 `stops`.
 #[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
 fn stops(chunk: &[u8; 16]) -> u32 {
     let mut mask = 0u32;
     for (k, &c) in chunk.iter().enumerate() {
@@ -55,11 +58,13 @@ fn stops(chunk: &[u8; 16]) -> u32 {
 }
 
 /// `"`, `\\` or a control byte.
+#[inline(always)]
 fn is_stop(c: u8) -> bool {
     c == b'"' || c == b'\\' || c < 0x20
 }
 
 /// Index of the first `"`, `\\` or control byte at or after `j`, or `b.len()`.
+#[inline(always)]
 fn string_body_end(b: &[u8], mut j: usize) -> usize {
     while let Some(chunk) = b.get(j..j + 16) {
         let chunk: &[u8; 16] = chunk.try_into().unwrap_or(&[b'"'; 16]);
@@ -76,6 +81,7 @@ fn string_body_end(b: &[u8], mut j: usize) -> usize {
 /// `b[i]` is `"`: the index just past the closing quote, and whether the string holds escapes.
 /// Escapes are checked as serde_json checks a string it skips: `\u` needs four hex digits, any
 /// code unit (a lone surrogate too).
+#[inline(always)]
 fn string(b: &[u8], i: usize) -> Option<(usize, bool)> {
     let mut j = i + 1;
     let mut escaped = false;
@@ -146,6 +152,7 @@ fn literal(b: &[u8], i: usize, word: &[u8]) -> Option<usize> {
 }
 
 /// `b[i]` starts a member: `"key"`, `:`, whitespace. The index of the value.
+#[inline(always)]
 fn member_value(b: &[u8], i: usize) -> Option<usize> {
     if b.get(i) != Some(&b'"') {
         return None;

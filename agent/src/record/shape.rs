@@ -48,7 +48,12 @@ pub(crate) enum Kind {
 impl Kind {
     /// The type of a raw (already validated) JSON value, from its first byte.
     pub(crate) fn of(raw: &RawValue) -> Kind {
-        match raw.get().as_bytes().first() {
+        Kind::of_text(raw.get())
+    }
+
+    /// The type of a validated JSON value's text, from its first byte.
+    pub(crate) fn of_text(text: &str) -> Kind {
+        match text.as_bytes().first() {
             Some(b'"') => Kind::String,
             Some(b'{') => Kind::Object,
             Some(b'[') => Kind::Array,

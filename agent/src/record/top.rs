@@ -17,18 +17,19 @@ use super::resources::{Resource, ResourcesSeed};
 use super::shape::{At, Check, Doc, Key, Scalars, index, parse_error, skip};
 use super::validate::{RejectReason, Rejection};
 
-/// The top-level members read at intake; a `None` leaf is absent (JSON `null` is `Some`).
+/// The top-level members read at intake. A leaf is its JSON text as written (syntax-checked,
+/// never decoded here); `None` is absent (JSON `null` is `Some("null")`).
 pub(crate) struct TopLevel<'a> {
-    pub event_source: Option<&'a RawValue>,
-    pub event_name: Option<&'a RawValue>,
-    pub aws_region: Option<&'a RawValue>,
-    pub event_time: Option<&'a RawValue>,
-    pub recipient_account_id: Option<&'a RawValue>,
+    pub event_source: Option<&'a str>,
+    pub event_name: Option<&'a str>,
+    pub aws_region: Option<&'a str>,
+    pub event_time: Option<&'a str>,
+    pub recipient_account_id: Option<&'a str>,
     pub user_identity: Option<Identity<'a>>,
-    pub event_id: Option<&'a RawValue>,
-    pub event_version: Option<&'a RawValue>,
-    pub read_only: Option<&'a RawValue>,
-    pub management_event: Option<&'a RawValue>,
+    pub event_id: Option<&'a str>,
+    pub event_version: Option<&'a str>,
+    pub read_only: Option<&'a str>,
+    pub management_event: Option<&'a str>,
     /// The members only event selectors read (see [`super::fields`]): `eventCategory`,
     /// `eventType`, `errorCode`, `vpcEndpointId`, `sessionCredentialFromConsole`, and the
     /// `ARN` / `type` of each `resources[]` object. Captured, never checked: a repeat keeps the
@@ -42,11 +43,11 @@ pub(crate) struct TopLevel<'a> {
 /// Members captured for event selectors only.
 #[derive(Default)]
 pub(crate) struct SelectorMembers<'a> {
-    pub event_category: Option<&'a RawValue>,
-    pub event_type: Option<&'a RawValue>,
-    pub error_code: Option<&'a RawValue>,
-    pub vpc_endpoint_id: Option<&'a RawValue>,
-    pub session_credential_from_console: Option<&'a RawValue>,
+    pub event_category: Option<&'a str>,
+    pub event_type: Option<&'a str>,
+    pub error_code: Option<&'a str>,
+    pub vpc_endpoint_id: Option<&'a str>,
+    pub session_credential_from_console: Option<&'a str>,
     pub resources: Vec<Resource<'a>>,
 }
 
@@ -104,9 +105,9 @@ pub(super) fn parse_slow(text: &str) -> Result<TopLevel<'_>, Rejection> {
     })
 }
 
-/// [`super::scan`] walks the record and skips the members intake does not read; each known
-/// member's value goes through the same [`Member`] seed the serde_json parse uses, on its own
-/// text. `Some` only when the whole text is valid, no checked member repeats and every check
+/// [`super::scan`] walks the record and skips the members intake does not read; a known leaf
+/// is captured as the text the scanner delimited, and each typed object goes through the same
+/// [`Member`] seed the serde_json parse uses, on its own text. `Some` only when the whole text is valid, no checked member repeats and every check
 /// passed: then the serde_json parse would return the same members (the scanner's invariant).
 pub(super) fn parse_fast(text: &str) -> Option<TopLevel<'_>> {
     let mut t = TopLevel::empty();
@@ -120,6 +121,11 @@ pub(super) fn parse_fast(text: &str) -> Option<TopLevel<'_>> {
                 return None;
             }
             seen |= 1 << i;
+        }
+        // A leaf is taken as the scanner found it: serde_json would capture the same text.
+        if let Some(slot) = t.leaf(i) {
+            *slot = Some(value);
+            return Some(());
         }
         let at = At {
             doc: Doc(text),
@@ -174,6 +180,30 @@ impl<'a> TopLevel<'a> {
     }
 }
 
+impl<'a> TopLevel<'a> {
+    /// The slot of leaf member `FIELDS[i]`; `None` for the typed objects.
+    fn leaf(&mut self, i: usize) -> Option<&mut Option<&'a str>> {
+        let s = &mut self.selector;
+        Some(match i {
+            0 => &mut self.event_source,
+            1 => &mut self.event_name,
+            2 => &mut self.aws_region,
+            3 => &mut self.event_time,
+            4 => &mut self.recipient_account_id,
+            6 => &mut self.event_id,
+            7 => &mut self.event_version,
+            8 => &mut self.read_only,
+            9 => &mut self.management_event,
+            15 => &mut s.event_category,
+            16 => &mut s.event_type,
+            17 => &mut s.error_code,
+            18 => &mut s.vpc_endpoint_id,
+            19 => &mut s.session_credential_from_console,
+            _ => return None,
+        })
+    }
+}
+
 /// Reads the value of known member `FIELDS[i]` into `t`: the one step both parses share.
 struct Member<'t, 'de> {
     t: &'t mut TopLevel<'de>,
@@ -190,28 +220,19 @@ impl<'de> DeserializeSeed<'de> for Member<'_, 'de> {
             only: Some(only),
             nullable: true,
         };
-        let raw = |d: D| <&'de RawValue as serde::Deserialize>::deserialize(d).map(Some);
         match i {
-            0 => t.event_source = raw(d)?,
-            1 => t.event_name = raw(d)?,
-            2 => t.aws_region = raw(d)?,
-            3 => t.event_time = raw(d)?,
-            4 => t.recipient_account_id = raw(d)?,
             5 => t.user_identity = Some(IdentitySeed(at).deserialize(d)?),
-            6 => t.event_id = raw(d)?,
-            7 => t.event_version = raw(d)?,
-            8 => t.read_only = raw(d)?,
-            9 => t.management_event = raw(d)?,
             10 => (t.objects[0], t.selector.resources) = ResourcesSeed(at).deserialize(d)?,
             11 => t.objects[1] = scalars(ADDENDUM_SCALARS).deserialize(d)?,
             12 => t.objects[2] = scalars(TLS_SCALARS).deserialize(d)?,
             13 => t.objects[3] = Nested::edge(at).deserialize(d)?,
             14 => t.objects[4] = Nested::insight(at).deserialize(d)?,
-            15 => t.selector.event_category = raw(d)?,
-            16 => t.selector.event_type = raw(d)?,
-            17 => t.selector.error_code = raw(d)?,
-            18 => t.selector.vpc_endpoint_id = raw(d)?,
-            _ => t.selector.session_credential_from_console = raw(d)?,
+            _ => {
+                let raw = <&'de RawValue as serde::Deserialize>::deserialize(d)?;
+                if let Some(slot) = t.leaf(i) {
+                    *slot = Some(raw.get());
+                }
+            }
         }
         Ok(())
     }

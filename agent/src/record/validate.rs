@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 
 use super::fields::RawFields;
 use super::ids::{AccountId, Region};
-use super::shape::{Check, wrong_type};
+use super::shape::{Check, Kind, wrong};
 use super::time::{EventTime, normalize_event_time};
 use super::top;
 use super::{Record, is_global_service};
@@ -181,7 +181,11 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Record, Rejection> {
     let (identity_account, identity_arn, identity_members) = match top.user_identity {
         Some(id) => {
             id.shape?;
-            (id.account_id, id.arn, id.members)
+            (
+                id.account_id.map(RawValue::get),
+                id.arn.map(RawValue::get),
+                id.members,
+            )
         }
         None => (None, None, Ok(())),
     };
@@ -213,8 +217,8 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Record, Rejection> {
         (top.management_event, "managementEvent"),
     ] {
         if let Some(raw) = raw {
-            if !matches!(raw.get(), "true" | "false") {
-                return Err(wrong_type(name, "a JSON boolean", raw));
+            if !matches!(raw, "true" | "false") {
+                return Err(wrong(name, "a JSON boolean", Kind::of_text(raw)));
             }
         }
     }
@@ -224,11 +228,11 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Record, Rejection> {
         EventTime::Exact(s) | EventTime::Rewritten(_, s) => *s,
     };
     let bytes = rewrite(text, time_raw, &event_time, top.event_id.is_none());
-    let time_at = offset_in(text, time_raw.get());
+    let time_at = offset_in(text, time_raw);
     let shift = match &event_time {
         EventTime::Exact(_) => 0,
         EventTime::Rewritten(canonical, _) => {
-            (canonical.len() + 2) as isize - time_raw.get().len() as isize
+            (canonical.len() + 2) as isize - time_raw.len() as isize
         }
     };
     let sel = top.selector;
@@ -259,8 +263,8 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Record, Rejection> {
 }
 
 fn resolve_account(
-    recipient: Option<&RawValue>,
-    identity: Option<&RawValue>,
+    recipient: Option<&str>,
+    identity: Option<&str>,
     limits: &Limits,
 ) -> Result<AccountId, Rejection> {
     let (text, field) = if let Some(raw) = recipient {
@@ -290,12 +294,12 @@ fn resolve_account(
 }
 
 /// Builds the output bytes: unchanged unless eventTime needs rewriting or eventID is missing.
-fn rewrite(text: &str, time_raw: &RawValue, time: &EventTime, add_event_id: bool) -> Vec<u8> {
+fn rewrite(text: &str, time_raw: &str, time: &EventTime, add_event_id: bool) -> Vec<u8> {
     let mut out = match time {
         EventTime::Exact(_) => text.as_bytes().to_vec(),
         EventTime::Rewritten(canonical, _) => {
-            let start = offset_in(text, time_raw.get());
-            let end = start + time_raw.get().len();
+            let start = offset_in(text, time_raw);
+            let end = start + time_raw.len();
             let mut v = Vec::with_capacity(text.len() + 8);
             v.extend_from_slice(&text.as_bytes()[..start]);
             v.push(b'"');
@@ -326,17 +330,16 @@ fn offset_in(outer: &str, inner: &str) -> usize {
     (inner.as_ptr() as usize).saturating_sub(outer.as_ptr() as usize)
 }
 
-fn required_string<'a>(raw: Option<&'a RawValue>, name: &str) -> Result<Cow<'a, str>, Rejection> {
+fn required_string<'a>(raw: Option<&'a str>, name: &str) -> Result<Cow<'a, str>, Rejection> {
     let raw = raw
         .ok_or_else(|| Rejection::new(RejectReason::MissingField, format!("{name} is missing")))?;
     string_value(raw, name)
 }
 
-/// Decodes a JSON string member, refusing any other JSON type.
-fn string_value<'a>(raw: &'a RawValue, name: &str) -> Result<Cow<'a, str>, Rejection> {
-    let s = raw.get();
+/// Decodes a JSON string member (its JSON text), refusing any other JSON type.
+fn string_value<'a>(s: &'a str, name: &str) -> Result<Cow<'a, str>, Rejection> {
     if !s.starts_with('"') {
-        return Err(wrong_type(name, "a string", raw));
+        return Err(wrong(name, "a string", Kind::of_text(s)));
     }
     if !s.contains('\\') {
         return Ok(Cow::Borrowed(&s[1..s.len() - 1]));
@@ -350,10 +353,10 @@ fn string_value<'a>(raw: &'a RawValue, name: &str) -> Result<Cow<'a, str>, Rejec
 pub(crate) fn is_uuid(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
+        && [8, 13, 18, 23].iter().all(|&i| b[i] == b'-')
+        && [&b[..8], &b[9..13], &b[14..18], &b[19..23], &b[24..]]
+            .iter()
+            .all(|group| group.iter().all(u8::is_ascii_hexdigit))
 }
 
 /// `N.N`: digits, one dot, digits.
