@@ -24,6 +24,9 @@ fi
 export OT_FFI_CHECKER
 step "cargo test --release -p opentrail-ffi (header freshness; C suites under $OT_FFI_CHECKER)"
 cargo test --release -p opentrail-ffi
+# The C suites ran against a system-allocator build (for the checker): put the default build
+# (mimalloc) back for the bindings.
+cargo build --release -p opentrail-ffi --lib
 
 step "python: pip install ./bindings/python, pytest"
 VENV=${OPENTRAIL_VENV:-$ROOT/.venv}

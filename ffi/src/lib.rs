@@ -33,3 +33,10 @@ pub use agent::ot_agent;
 pub use error::ot_error;
 pub use stats::ot_stats;
 pub use status::ot_status;
+
+/// The library's allocator (feature `mimalloc`, on by default): a submit burst queues records
+/// faster than the pipeline frees them, and glibc's heap grows a 4 KiB page fault at a time
+/// (≈ 0.35 µs per 1.2 KB record); mimalloc's segments do not. See `ffi/BENCHMARKS.md`.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

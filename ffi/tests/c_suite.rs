@@ -5,7 +5,8 @@
 //! C code is compiled with `-Wall -Wextra -Werror -pedantic`. `OT_FFI_CHECKER` selects a memory
 //! checker for the C programs: `valgrind` (errors and definite leaks fail the test), `asan`
 //! (AddressSanitizer + UBSan), or unset for none. `OPENTRAIL_CORPUS` points at the corpus folder
-//! (default: `<workspace>/../shared/corpus`). `CC` / `CXX` choose the compilers.
+//! (default: `<workspace>/../shared/corpus`). `CC` / `CXX` choose the compilers. Under a checker
+//! the library is rebuilt with the system allocator (see [`library_dir`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,6 +37,9 @@ fn profile_dir() -> PathBuf {
 }
 
 /// Builds the cdylib and staticlib (cargo test builds only the rlib) once per test process.
+/// Under a memory checker the library is built with the system allocator
+/// (`--no-default-features`, no mimalloc), so valgrind and ASan see every allocation the
+/// library makes and a leak or misuse inside it fails the suite.
 fn library_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -46,6 +50,9 @@ fn library_dir() -> &'static Path {
             .arg(crate_dir().join("Cargo.toml"));
         if dir.file_name().is_some_and(|n| n == "release") {
             cmd.arg("--release");
+        }
+        if checker() != Checker::None {
+            cmd.arg("--no-default-features");
         }
         run(&mut cmd, "cargo build -p opentrail-ffi");
         assert!(
