@@ -34,7 +34,6 @@ import gzip
 import json
 import os
 import re
-import resource
 import shutil
 import signal
 import socket
@@ -47,12 +46,9 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from helpers import free_port, write_api_access  # noqa: E402  (tests/e2e/helpers.py, stdlib only)
 
 
 def metric(port, name):
@@ -131,17 +127,12 @@ def setup_api_trails(workdir, api_port, n, selectors):
 
 
 def write_bench_access(workdir):
-    api = os.path.join(workdir, "data", "api")
-    os.makedirs(api, exist_ok=True)
     principal = "arn:aws:iam::123456789012:user/bench"
-    cred = os.path.join(api, "credentials.json")
-    fd = os.open(cred, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({"keys": [{"access_key_id": BENCH_KEY[0], "secret_access_key": BENCH_KEY[1],
-                             "principal": principal}]}, f)
-    with open(os.path.join(api, "policies.json"), "w") as f:
-        json.dump({principal: {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": "cloudtrail:*", "Resource": "*"}]}}, f)
+    write_api_access(os.path.join(workdir, "data"),
+                     [{"access_key_id": BENCH_KEY[0], "secret_access_key": BENCH_KEY[1],
+                       "principal": principal}],
+                     {principal: {"Version": "2012-10-17", "Statement": [
+                         {"Effect": "Allow", "Action": "cloudtrail:*", "Resource": "*"}]}})
 
 
 def run_once(binary, input_path, n_records, workdir, extra, verify, s3=None, api_trails=0,

@@ -14,6 +14,7 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from apihelpers import ACCOUNT, USERS, ApiAgent, record, wait_ids
+from helpers import BIN
 from authprobe import raw_request, send, sign
 
 TRAIL = "protected-orders"
@@ -211,16 +212,11 @@ def test_readable_credentials_file_is_refused(tmp_path):
     agent = ApiAgent(tmp_path / "a")
     cred = agent.data / "api" / "credentials.json"
     os.chmod(cred, 0o644)
-    p = subprocess.run([agent_bin(), "run", "--config", str(agent.config_path)],
+    p = subprocess.run([BIN, "run", "--config", str(agent.config_path)],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode != 0
     assert str(cred) in p.stderr, p.stderr
     assert USERS["admin"][1] not in p.stderr + p.stdout
-
-
-def agent_bin():
-    from helpers import BIN
-    return BIN
 
 
 def test_tls(tmp_path, agents):

@@ -4,31 +4,18 @@ from pathlib import Path
 
 import pytest
 
-# Hermetic AWS settings for the agent and for boto3: fake credentials, no profile files, no
-# instance metadata probing. scripts/test-aws.sh sets the same.
-for k, v in {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
-             "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-             "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-             "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/dev/null",
-             "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}.items():
-    os.environ.setdefault(k, v)
-for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
-          "AWS_ENDPOINT_URL_SNS"):
-    os.environ.pop(k, None)
-
 sys.path.insert(0, os.path.dirname(__file__))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
 
-from awshelpers import BIN, AwsAgent, MotoServer  # noqa: E402
-from helpers import CORPUS  # noqa: E402
+from helpers import CORPUS, hermetic_aws_env, require_binary  # noqa: E402
+
+hermetic_aws_env()
+
+from awshelpers import AwsAgent, MotoServer  # noqa: E402
 
 
 def pytest_sessionstart(session):
-    if not os.access(BIN, os.X_OK):
-        raise pytest.UsageError(
-            f"opentrail binary not found at {BIN}: run `cargo build --release` "
-            "or set OPENTRAIL_BIN")
-    if not (CORPUS / "records.jsonl").exists():
-        raise pytest.UsageError(f"corpus not found at {CORPUS}: set OPENTRAIL_CORPUS")
+    require_binary()
 
 
 @pytest.fixture(scope="session")

@@ -6,16 +6,11 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from helpers import BIN, CORPUS, Agent  # noqa: E402
+from helpers import CORPUS, Agent, require_binary  # noqa: E402
 
 
 def pytest_sessionstart(session):
-    if not os.access(BIN, os.X_OK):
-        raise pytest.UsageError(
-            f"opentrail binary not found at {BIN}: run `cargo build --release` "
-            "or set OPENTRAIL_BIN")
-    if not (CORPUS / "records.jsonl").exists():
-        raise pytest.UsageError(f"corpus not found at {CORPUS}: set OPENTRAIL_CORPUS")
+    require_binary()
 
 
 @pytest.fixture

@@ -20,8 +20,46 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-BIN = os.environ.get("OPENTRAIL_BIN") or "/work/main/target/release/opentrail"
-CORPUS = Path(os.environ.get("OPENTRAIL_CORPUS") or "/work/shared/corpus")
+ROOT = Path(__file__).resolve().parents[2]
+BIN = os.environ.get("OPENTRAIL_BIN") or str(ROOT / "target" / "release" / "opentrail")
+CORPUS = Path(os.environ.get("OPENTRAIL_CORPUS") or ROOT.parent / "shared" / "corpus")
+
+# Fake credentials, no profile files, no instance-metadata probing: what every suite that talks
+# to an AWS API (moto_server or the agent's own) runs with. scripts/lib/moto-suite.sh sets the
+# same.
+HERMETIC_AWS = {
+    "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+}
+
+
+def hermetic_aws_env():
+    """Sets HERMETIC_AWS (where unset) in this process's environment and removes the variables
+    that would send a test's AWS calls elsewhere: profiles, session tokens and every
+    AWS_ENDPOINT_URL* (each test names its endpoints itself)."""
+    for k, v in HERMETIC_AWS.items():
+        os.environ.setdefault(k, v)
+    for k in list(os.environ):
+        if k in ("AWS_PROFILE", "AWS_SESSION_TOKEN") or k.startswith("AWS_ENDPOINT_URL"):
+            del os.environ[k]
+
+
+def require_binary(corpus: bool = True):
+    """For pytest_sessionstart: stops the session with a clear message when the agent binary
+    (or, with `corpus`, the corpus) is missing."""
+    import pytest
+
+    if not os.access(BIN, os.X_OK):
+        raise pytest.UsageError(
+            f"opentrail binary not found at {BIN}: run `cargo build --release` "
+            "or set OPENTRAIL_BIN")
+    if corpus and not (CORPUS / "records.jsonl").exists():
+        raise pytest.UsageError(f"corpus not found at {CORPUS}: set OPENTRAIL_CORPUS")
 
 FILE_NAME_RE = re.compile(
     r"(?P<acct>[0-9]{12})_CloudTrail_(?P<region>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)_"
