@@ -178,35 +178,36 @@ async fn handle(
     };
     // 2. The caller's policies, for the trail the request names; then the call itself, off
     // the async workers (changes wait for the pipeline to switch).
-    let result = tokio::task::spawn_blocking(move || {
+    let answered = tokio::task::spawn_blocking(move || {
         let resource = api.resource(&op, &input, &caller);
         if let Err(d) = api.auth.authorize(&caller, &op, &resource) {
             tracing::info!(principal = %caller.principal, operation = %op, %resource, "API call denied");
-            return Err(Err(d));
+            return denied(&d);
         }
         if !api.serves(&caller) {
-            return Err(Ok(TrailError::new(
+            return error(
+                StatusCode::BAD_REQUEST,
                 "AccessDeniedException",
-                format!(
+                &format!(
                     "User: {} belongs to account {}, which is neither this agent's account ({}) \
                      nor a member of its organization",
                     caller.principal, caller.account, api.trails.account
                 ),
-            )));
+            );
         }
-        api.call(&op, &input, &caller).map_err(Ok)
+        match api.call(&op, &input, &caller) {
+            Ok(v) => answer(StatusCode::OK, &v),
+            Err(e) => error(StatusCode::BAD_REQUEST, e.exception, &e.message),
+        }
     })
     .await;
-    match result {
-        Ok(Ok(v)) => answer(StatusCode::OK, &v),
-        Ok(Err(Ok(e))) => error(StatusCode::BAD_REQUEST, e.exception, &e.message),
-        Ok(Err(Err(d))) => denied(&d),
-        Err(_) => error(
+    answered.unwrap_or_else(|_| {
+        error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalFailure",
             "the request failed inside the agent",
-        ),
-    }
+        )
+    })
 }
 
 #[cfg(test)]
