@@ -7,6 +7,11 @@
 //! top-level leaves are captured raw for `validate`; typed objects come back as [`Check`]s.
 //! The members only event selectors read ([`SelectorMembers`]) are captured raw too, without a
 //! repeat check (a repeat keeps the last value), so they never change a record's verdict.
+//!
+//! Two ways to the same answer: the fast path ([`super::scan`] plus serde_json for the typed
+//! objects only) answers for valid records whose checks pass; everything else gets the
+//! serde_json parse, whose verdicts and messages are the reference.
+//! `fast_path_tests.rs` holds the two to each other on the corpus and on mutated records.
 
 use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -107,8 +112,9 @@ pub(super) fn parse_slow(text: &str) -> Result<TopLevel<'_>, Rejection> {
 
 /// [`super::scan`] walks the record and skips the members intake does not read; a known leaf
 /// is captured as the text the scanner delimited, and each typed object goes through the same
-/// [`Member`] seed the serde_json parse uses, on its own text. `Some` only when the whole text is valid, no checked member repeats and every check
-/// passed: then the serde_json parse would return the same members (the scanner's invariant).
+/// [`Member`] seed the serde_json parse uses, on its own text. `Some` only when the whole text
+/// is valid, no checked member repeats and every check passed: then the serde_json parse would
+/// return the same members (the scanner's invariant).
 pub(super) fn parse_fast(text: &str) -> Option<TopLevel<'_>> {
     let mut t = TopLevel::empty();
     let mut seen = 0u32;
@@ -178,9 +184,7 @@ impl<'a> TopLevel<'a> {
                 .as_ref()
                 .is_none_or(|id| id.shape.is_ok() && id.members.is_ok())
     }
-}
 
-impl<'a> TopLevel<'a> {
     /// The slot of leaf member `FIELDS[i]`; `None` for the typed objects.
     fn leaf(&mut self, i: usize) -> Option<&mut Option<&'a str>> {
         let s = &mut self.selector;
