@@ -33,6 +33,8 @@ pub mod route;
 pub mod selector;
 pub mod source;
 pub mod stream;
+#[cfg(test)]
+pub(crate) mod test_corpus;
 pub mod trails;
 pub mod wal;
 

@@ -2,20 +2,14 @@
 //! malformed corpus and tens of thousands of mutations of real records: whenever the fast path
 //! answers, the serde_json parse must accept the same text with the same members.
 
-use std::path::PathBuf;
-
 use super::top::{TopLevel, parse_fast, parse_slow};
-
-fn corpus_dir() -> PathBuf {
-    std::env::var_os("OPENTRAIL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"))
-}
+use super::validate::RejectReason;
 
 fn lines(name: &str) -> Vec<String> {
-    let path = corpus_dir().join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
-    text.lines().map(str::to_owned).collect()
+    crate::test_corpus::read(name)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Everything the parse learned, as text, each leaf with its offset in `text` (spans for event
@@ -200,27 +194,33 @@ fn fast_path_agrees_with_serde_on_mutated_records() {
 #[test]
 fn fast_path_defers_what_it_does_not_judge() {
     let base = r#"{"eventSource":"s3.amazonaws.com","eventName":"X","awsRegion":"us-east-1","eventTime":"2024-01-02T03:04:05Z","recipientAccountId":"123456789012""#;
-    for tail in [
-        // A key written with escapes.
-        r#","event\u004eame":"Y"}"#,
-        // A checked member repeated.
-        r#","eventName":"Y"}"#,
-        // A failed check.
-        r#","userIdentity":{"type":{}}}"#,
-        r#","tlsDetails":[]}"#,
-        // A string with a lone surrogate where an object is expected (serde_json decodes it).
-        r#","userIdentity":"\uD800"}"#,
-        // Deeper than the scanner follows.
-        &format!(
-            r#","requestParameters":{}1{}}}"#,
-            "[".repeat(70),
-            "]".repeat(70)
+    // Each case with the serde_json parse's verdict: a rejection reason, or accepted (the
+    // failed check then stands in the parsed members, for `validate` to report).
+    let deep = format!(
+        r#","requestParameters":{}1{}}}"#,
+        "[".repeat(70),
+        "]".repeat(70)
+    );
+    for (tail, verdict) in [
+        // A key written with escapes (it decodes to a repeat of eventName).
+        (
+            r#","event\u004eame":"Y"}"#,
+            Some(RejectReason::DuplicateField),
         ),
+        // A checked member repeated.
+        (r#","eventName":"Y"}"#, Some(RejectReason::DuplicateField)),
+        // A failed check.
+        (r#","userIdentity":{"type":{}}}"#, None),
+        (r#","tlsDetails":[]}"#, None),
+        // A string with a lone surrogate where an object is expected (serde_json decodes it).
+        (r#","userIdentity":"\uD800"}"#, None),
+        // Deeper than the scanner follows.
+        (deep.as_str(), None),
     ] {
         let text = format!("{base}{tail}");
         assert!(parse_fast(&text).is_none(), "{text}");
-        // …and the serde_json parse still judges it.
-        let _ = parse_slow(&text);
+        let slow = parse_slow(&text).err().map(|e| e.reason);
+        assert_eq!(slow, verdict, "{text}");
     }
     // A selector-only member may repeat (the last one counts) on both paths; a leaf is never
     // decoded, so a lone surrogate in one is fine on both.

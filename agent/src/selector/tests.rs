@@ -754,13 +754,7 @@ mod reference {
 }
 
 fn corpus() -> Vec<(Value, Record)> {
-    let path = std::env::var_os("OPENTRAIL_CORPUS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus")
-        })
-        .join("records.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let text = crate::test_corpus::read("records.jsonl");
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let Ok(record) = validate(line.trim().as_bytes(), &limits()) else {
