@@ -174,7 +174,8 @@ int main(int argc, char **argv) {
     size_t batch = argc > 4 ? strtoul(argv[4], NULL, 10) : 1000;
     const char *modes = argc > 5 ? argv[5] : "both";
     if (argc > 6) memory_limit_mb = strtoul(argv[6], NULL, 10);
-    if (getenv("OT_BENCH_NICE")) background_nice = atoi(getenv("OT_BENCH_NICE"));
+    const char *nice = getenv("OT_BENCH_NICE");
+    if (nice) background_nice = atoi(nice);
     int run_single = strcmp(modes, "batch") != 0, run_batch = strcmp(modes, "single") != 0;
     char *pool = malloc(POOL * (size + 1));
     size_t *lens = malloc(POOL * sizeof(size_t));
