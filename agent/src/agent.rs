@@ -557,7 +557,7 @@ impl Agent {
             .map_err(SubmitError::Invalid)?;
         match &self.gather {
             Some(g) => {
-                let bytes = rec.bytes.len() as u64;
+                let bytes = rec.footprint();
                 self.gather_put(g, std::iter::once(rec), bytes)
             }
             None => self.spool_and_wait(vec![rec]),
@@ -596,7 +596,7 @@ impl Agent {
         if accepted > 0 {
             match &self.gather {
                 Some(g) => {
-                    let bytes = records.iter().map(|r| r.bytes.len() as u64).sum();
+                    let bytes = records.iter().map(crate::record::Record::footprint).sum();
                     self.gather_put(g, records, bytes)?;
                 }
                 None => self.spool_and_wait(records)?,

@@ -8,9 +8,9 @@
 //! [`Gather::drain`] (flush) and [`Gather::close`] (shutdown).
 //!
 //! Invariants:
-//! * a record enters the buffer only after its bytes were reserved in the intake budget
-//!   ([`crate::intake::Intake::reserve`]); the batcher releases them as for any spooled record,
-//!   so memory stays bounded and BUSY is decided per submit, before it returns;
+//! * a record enters the buffer only after its footprint ([`Record::footprint`]) was reserved in
+//!   the intake budget ([`crate::intake::Intake::reserve`]); the batcher releases it as for any
+//!   spooled record, so memory stays bounded and BUSY is decided per submit, before it returns;
 //! * appends to the WAL happen under the buffer's lock, so once [`Gather::drain`] returns every
 //!   record accepted before the call is queued in the WAL (a following `WalHandle::sync` covers
 //!   it), and records keep their acceptance order;
@@ -46,6 +46,9 @@ pub enum GatherError {
 
 struct State {
     records: Vec<Record>,
+    /// How many records the last append took: the next buffer is allocated this large, so a
+    /// steady stream of submits never grows (reallocates and copies) it.
+    last_len: usize,
     bytes: u64,
     /// When the oldest record in `records` arrived.
     since: Instant,
@@ -72,6 +75,7 @@ impl Gather {
             intake,
             state: Mutex::new(State {
                 records: Vec::new(),
+                last_len: 0,
                 bytes: 0,
                 since: Instant::now(),
                 closed: false,
@@ -88,8 +92,8 @@ impl Gather {
         })
     }
 
-    /// Takes `records`, whose `bytes` total was already reserved in the intake budget. On error
-    /// the reservation is returned and none of them was taken.
+    /// Takes `records`, whose footprints (`bytes`, their total) were already reserved in the
+    /// intake budget. On error the reservation is returned and none of them was taken.
     pub fn put(
         &self,
         records: impl IntoIterator<Item = Record>,
@@ -147,7 +151,8 @@ impl Shared {
         if st.records.is_empty() {
             return Ok(());
         }
-        let records = std::mem::replace(&mut st.records, Vec::with_capacity(MAX_RECORDS / 4));
+        st.last_len = st.records.len().min(MAX_RECORDS);
+        let records = std::mem::replace(&mut st.records, Vec::with_capacity(st.last_len));
         let bytes = std::mem::take(&mut st.bytes);
         let n = records.len();
         match self.intake.wal.append(records, Vec::new()) {

@@ -152,7 +152,7 @@ impl Intake {
         positions: Vec<Position>,
         timeout: Option<Duration>,
     ) -> Result<u64, IntakeError> {
-        let bytes: u64 = records.iter().map(|r| r.bytes.len() as u64).sum();
+        let bytes: u64 = records.iter().map(Record::footprint).sum();
         if !records.is_empty() && !self.wait_for_disk(timeout) {
             return Err(IntakeError::Busy);
         }

@@ -458,7 +458,11 @@ impl Batcher {
 
     /// Takes a batch from the WAL and returns its bytes to the memory budget.
     fn receive(&mut self, batch: Spooled) -> Result<(), BatchError> {
-        let bytes: u64 = batch.records.iter().map(|r| r.bytes.len() as u64).sum();
+        let bytes: u64 = batch
+            .records
+            .iter()
+            .map(crate::record::Record::footprint)
+            .sum();
         let result = self.add(batch);
         self.parts.budget.release(bytes);
         result

@@ -2,6 +2,13 @@
 //! malformed corpus and tens of thousands of mutations of real records: whenever the fast path
 //! answers, the serde_json parse must accept the same text with the same members.
 
+use std::collections::HashMap;
+
+use serde::de::DeserializeSeed;
+use serde_json::value::RawValue;
+
+use super::identity::{Identity, IdentitySeed};
+use super::shape::{At, Doc};
 use super::top::{TopLevel, parse_fast, parse_slow};
 use super::validate::RejectReason;
 
@@ -35,8 +42,8 @@ fn summary(text: &str, t: &TopLevel<'_>) -> String {
             ],
             t.user_identity.as_ref().map(|id| {
                 (
-                    raw(id.account_id),
-                    raw(id.arn),
+                    leaf(id.account_id),
+                    leaf(id.arn),
                     id.shape.clone(),
                     id.members.clone(),
                 )
@@ -125,7 +132,8 @@ fn mutate(text: &str, rng: &mut Rng) -> String {
         at -= 1;
     }
     let mut out = text.to_owned();
-    match rng.below(5) {
+    match rng.below(7) {
+        5 | 6 => return retype(text, rng).unwrap_or(out),
         0 => {
             let end = text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
             out.replace_range(at..end, "");
@@ -138,6 +146,33 @@ fn mutate(text: &str, rng: &mut Rng) -> String {
         _ => out.truncate(at),
     }
     out
+}
+
+/// Replaces the value of a random member (at any depth) with a value of another JSON type,
+/// so type rules get exercised, not only syntax. `None` when `text` has no member value.
+fn retype(text: &str, rng: &mut Rng) -> Option<String> {
+    const VALUES: &[&str] = &[
+        "1",
+        "-2.5",
+        "true",
+        "null",
+        "{}",
+        "[]",
+        "\"s\"",
+        "{\"a\":1}",
+        "{\"a\":\"b\"}",
+        "[1]",
+        "[{}]",
+        "[\"x\"]",
+    ];
+    // A member value starts after `":` (the end of a key); values are found by the scanner.
+    let starts: Vec<usize> = text.match_indices("\":").map(|(i, _)| i + 2).collect();
+    let start = *starts.get(rng.below(starts.len()))?;
+    let b = text.as_bytes();
+    let end = super::scan::value(b, start)?;
+    let mut out = text.to_owned();
+    out.replace_range(start..end, VALUES[rng.below(VALUES.len())]);
+    Some(out)
 }
 
 #[test]
@@ -188,6 +223,71 @@ fn fast_path_agrees_with_serde_on_mutated_records() {
     assert!(
         fast > 5000,
         "fast path answered {fast} of {tried} mutations"
+    );
+}
+
+/// `userIdentity` through [`Identity::fast`] and through its serde_json twin: whenever the fast
+/// check answers, serde_json accepts the text with every rule passed and the same members.
+/// True when the fast check answered.
+fn identity_agrees(text: &str) -> bool {
+    let Some(fast) = Identity::fast(text) else {
+        return false;
+    };
+    let at = At {
+        doc: Doc(text),
+        name: "userIdentity",
+        key: None,
+        raw: false,
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    let slow = IdentitySeed(at)
+        .deserialize(&mut de)
+        .and_then(|id| de.end().map(|()| id))
+        .unwrap_or_else(|e| panic!("fast check accepted what serde_json refuses ({e}): {text}"));
+    let view = |id: &Identity<'_>| {
+        let at = |s: Option<&str>| {
+            s.map(|s| (s.as_ptr() as usize - text.as_ptr() as usize, s.to_owned()))
+        };
+        format!(
+            "{:?}",
+            (at(id.account_id), at(id.arn), &id.shape, &id.members)
+        )
+    };
+    assert_eq!(view(&fast), view(&slow), "{text}");
+    true
+}
+
+#[test]
+fn identity_fast_check_agrees_with_serde_on_real_and_mutated_identities() {
+    let records = lines("records.jsonl");
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let (mut real, mut real_fast, mut tried, mut fast) = (0, 0, 0, 0);
+    for line in &records {
+        let Ok(members) = serde_json::from_str::<HashMap<&str, &RawValue>>(line.trim()) else {
+            continue;
+        };
+        let Some(identity) = members.get("userIdentity").map(|r| r.get()) else {
+            continue;
+        };
+        real += 1;
+        real_fast += usize::from(identity_agrees(identity));
+        for k in 0..16 {
+            let mut text = identity.to_owned();
+            for _ in 0..=k % 3 {
+                text = mutate(&text, &mut rng);
+            }
+            tried += 1;
+            fast += usize::from(identity_agrees(&text));
+        }
+    }
+    // Real identities pass every rule: the fast check must answer for (nearly) all of them.
+    assert!(
+        real_fast * 100 >= real * 99,
+        "fast check took {real_fast} of {real} real identities"
+    );
+    assert!(
+        fast > 10_000,
+        "fast check answered {fast} of {tried} mutations"
     );
 }
 

@@ -141,6 +141,11 @@ pub struct Fields {
 }
 
 impl Fields {
+    /// Bytes held on the heap (`resources[]` entries and unescaped values).
+    pub fn heap_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.resources) + self.unescaped.len()
+    }
+
     /// The value of `field` (unescaped), or `None` when the record has none.
     #[inline]
     pub fn get<'a>(&'a self, bytes: &'a [u8], field: StrField) -> Option<&'a [u8]> {

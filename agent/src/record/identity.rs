@@ -6,13 +6,18 @@
 //! `onBehalfOf`, `inScopeOf`, `invokedByDelegate`. Inside `sessionContext`: repeated members,
 //! `attributes`, `sessionIssuer`, `webIdFederationData` (repeats, `federatedProvider`,
 //! `attributes`).
+//!
+//! [`Identity::fast`] is the fast path's form of the same rules, on the text [`super::scan`]
+//! delimited: it answers only when every rule passes (then with the members the serde_json
+//! parse captures), and leaves everything else to that parse.
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::scan;
 use super::shape::{
-    At, Check, Key, Kind, Members, Scalars, Typed, dispatch, first, index, other_types, skip,
-    string_or_null, wrong,
+    At, Check, Key, Kind, Members, Scalars, Typed, dispatch, first, index, other_types,
+    scalars_pass, skip, string_or_null, text_is_string_or_null, wrong,
 };
 use super::validate::Rejection;
 
@@ -57,14 +62,95 @@ const ISSUER_SCALARS: &[&str] = &["type", "principalId", "arn", "accountId", "us
 
 /// What the parse learned about `userIdentity`.
 pub(crate) struct Identity<'a> {
-    /// `accountId`, raw (the account fallback; checked by `validate`).
-    pub account_id: Option<&'a RawValue>,
-    /// `arn`, raw (for event selectors; its type is checked in `members`).
-    pub arn: Option<&'a RawValue>,
+    /// `accountId`, as JSON text (the account fallback; checked by `validate`).
+    pub account_id: Option<&'a str>,
+    /// `arn`, as JSON text (for event selectors; its type is checked in `members`).
+    pub arn: Option<&'a str>,
     /// An object without repeated known members.
     pub shape: Check,
     /// Every member rule, in the module's order.
     pub members: Check,
+}
+
+impl<'a> Identity<'a> {
+    /// [`IdentitySeed`]'s rules on `userIdentity`'s text: `Some` only when it is an object with
+    /// no repeated known member and every member rule passes; `None` is no verdict.
+    pub(crate) fn fast(text: &'a str) -> Option<Self> {
+        let (mut account_id, mut arn, mut seen) = (None, None, 0u16);
+        scan::object(text, |key, value| {
+            let Some(i) =
+                index(&SCALARS, key).or_else(|| index(&OTHERS, key).map(|j| SCALARS.len() + j))
+            else {
+                return Some(());
+            };
+            if seen & (1 << i) != 0 {
+                return None;
+            }
+            seen |= 1 << i;
+            match i {
+                0..8 => {
+                    if !text_is_string_or_null(value) {
+                        return None;
+                    }
+                    if i == 2 {
+                        arn = Some(value);
+                    }
+                    Some(())
+                }
+                8 => {
+                    account_id = Some(value);
+                    Some(())
+                }
+                9 => session_fast(value),
+                10 => scalars_pass(value, Some(ON_BEHALF_SCALARS), false),
+                11 => scalars_pass(value, Some(IN_SCOPE_SCALARS), true),
+                _ => scalars_pass(value, Some(DELEGATE_SCALARS), false),
+            }
+        })?;
+        Some(Identity {
+            account_id,
+            arn,
+            shape: Ok(()),
+            members: Ok(()),
+        })
+    }
+}
+
+/// [`SessionSeed`]'s rules on `sessionContext`'s text (see [`Identity::fast`]).
+fn session_fast(text: &str) -> Option<()> {
+    let mut seen = 0u8;
+    scan::object(text, |key, value| {
+        let Some(i) = index(&SESSION_MEMBERS, key) else {
+            return Some(());
+        };
+        if seen & (1 << i) != 0 {
+            return None;
+        }
+        seen |= 1 << i;
+        match i {
+            0 => scalars_pass(value, None, false),
+            1 => scalars_pass(value, Some(ISSUER_SCALARS), false),
+            _ => web_fast(value),
+        }
+    })
+}
+
+/// [`WebIdSeed`]'s rules on `webIdFederationData`'s text (see [`Identity::fast`]).
+fn web_fast(text: &str) -> Option<()> {
+    let mut seen = 0u8;
+    scan::object(text, |key, value| {
+        let Some(i) = index(&WEB_MEMBERS, key) else {
+            return Some(());
+        };
+        if seen & (1 << i) != 0 {
+            return None;
+        }
+        seen |= 1 << i;
+        match i {
+            0 => text_is_string_or_null(value).then_some(()),
+            _ => scalars_pass(value, None, false),
+        }
+    })
 }
 
 /// Parses `userIdentity`.
@@ -153,7 +239,8 @@ impl<'de> Visitor<'de> for IdentitySeed<'de> {
                 }
             }
         }
-        let arn = scalars[2];
+        let arn = scalars[2].map(RawValue::get);
+        let account_id = account_id.map(RawValue::get);
         let strings = scalars
             .into_iter()
             .zip(SCALAR_NAMES)

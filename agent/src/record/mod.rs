@@ -42,6 +42,16 @@ pub struct Record {
     pub fields: Fields,
 }
 
+impl Record {
+    /// The memory this record holds while it waits for the batcher: its bytes, the struct and
+    /// the heap parts of its selector fields. The memory budget ([`crate::intake::Budget`])
+    /// counts this, so `memory_limit_mb` bounds what queued records really take. A record is
+    /// never changed between admission and the batcher, so both sides compute the same value.
+    pub fn footprint(&self) -> u64 {
+        (self.bytes.capacity() + std::mem::size_of::<Record>() + self.fields.heap_bytes()) as u64
+    }
+}
+
 /// Event sources CloudTrail records as global-service events (delivered to us-east-1).
 pub const GLOBAL_SERVICE_SOURCES: &[&str] = &[
     "iam.amazonaws.com",

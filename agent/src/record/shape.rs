@@ -93,6 +93,25 @@ pub(crate) fn is_string_or_null(raw: &RawValue) -> bool {
     matches!(Kind::of(raw), Kind::String | Kind::Null)
 }
 
+/// [`is_string_or_null`] on a value's text as [`super::scan`] delimited it.
+#[inline]
+pub(crate) fn text_is_string_or_null(text: &str) -> bool {
+    matches!(Kind::of_text(text), Kind::String | Kind::Null)
+}
+
+/// The check [`Scalars`] makes, on a value's text as [`super::scan`] delimited it (the fast
+/// path): `Some` only when the text is an object that passes it (or `null` when `nullable`).
+/// `None` is no verdict: the serde_json parse decides.
+pub(crate) fn scalars_pass(text: &str, only: Option<&[&str]>, nullable: bool) -> Option<()> {
+    if text == "null" {
+        return nullable.then_some(());
+    }
+    super::scan::object(text, |key, value| {
+        (only.is_some_and(|only| !only.contains(&key)) || text_is_string_or_null(value))
+            .then_some(())
+    })
+}
+
 /// `name` must be a string or null when present.
 pub(crate) fn string_or_null(raw: Option<&RawValue>, name: &str) -> Check {
     match raw {

@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use super::extras::Nested;
 use super::identity::{Identity, IdentitySeed};
 use super::resources::{Resource, ResourcesSeed};
-use super::shape::{At, Check, Doc, Key, Scalars, index, parse_error, skip};
+use super::shape::{At, Check, Doc, Key, Scalars, index, parse_error, scalars_pass, skip};
 use super::validate::{RejectReason, Rejection};
 
 /// The top-level members read at intake. A leaf is its JSON text as written (syntax-checked,
@@ -131,6 +131,16 @@ pub(super) fn parse_fast(text: &str) -> Option<TopLevel<'_>> {
         // A leaf is taken as the scanner found it: serde_json would capture the same text.
         if let Some(slot) = t.leaf(i) {
             *slot = Some(value);
+            return Some(());
+        }
+        // The commonest typed members are judged on the scanner's text when they pass.
+        let passed = match i {
+            5 => Identity::fast(value).map(|id| t.user_identity = Some(id)),
+            11 => scalars_pass(value, Some(ADDENDUM_SCALARS), true),
+            12 => scalars_pass(value, Some(TLS_SCALARS), true),
+            _ => None,
+        };
+        if passed.is_some() {
             return Some(());
         }
         let at = At {

@@ -9,8 +9,6 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde_json::value::RawValue;
-
 use super::fields::RawFields;
 use super::ids::{AccountId, Region};
 use super::shape::{Check, Kind, wrong};
@@ -181,11 +179,7 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<Record, Rejection> {
     let (identity_account, identity_arn, identity_members) = match top.user_identity {
         Some(id) => {
             id.shape?;
-            (
-                id.account_id.map(RawValue::get),
-                id.arn.map(RawValue::get),
-                id.members,
-            )
+            (id.account_id, id.arn, id.members)
         }
         None => (None, None, Ok(())),
     };
