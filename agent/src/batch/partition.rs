@@ -234,15 +234,15 @@ impl Partition {
         if let Some(h) = &mut self.hash {
             h.update(&data);
         }
-        // Dictionary: up to DICT_BYTES of what precedes this chunk.
+        // Dictionary: up to DICT_BYTES of what precedes this chunk. The next one is allocated
+        // at its exact size (at most DICT_BYTES): it is kept for every open file.
         let dictionary = std::mem::take(&mut self.tail);
         let keep = DICT_BYTES.min(data.len());
-        if keep < DICT_BYTES {
-            let from_old = (DICT_BYTES - keep).min(dictionary.len());
-            self.tail
-                .extend_from_slice(&dictionary[dictionary.len() - from_old..]);
-        }
-        self.tail.extend_from_slice(&data[data.len() - keep..]);
+        let from_old = (DICT_BYTES - keep).min(dictionary.len());
+        let mut tail = Vec::with_capacity(from_old + keep);
+        tail.extend_from_slice(&dictionary[dictionary.len() - from_old..]);
+        tail.extend_from_slice(&data[data.len() - keep..]);
+        self.tail = tail;
         self.inflight_raw += data.len() as u64;
         self.inflight += 1;
         let n = self.next_chunk;

@@ -423,7 +423,13 @@ impl Writer {
     }
 
     fn commit(&mut self, group: Vec<Append>) -> Result<(), WalError> {
-        let mut buf = Vec::with_capacity(GROUP_BYTES / 4);
+        // Sized exactly: a group is up to GROUP_BYTES plus one append, and a buffer that grew by
+        // doubling would reach twice that (and copy it on the way).
+        let size = group
+            .iter()
+            .map(|a| entry_len(&a.records, &a.positions))
+            .sum();
+        let mut buf = Vec::with_capacity(size);
         let mut batches = Vec::with_capacity(group.len());
         let mut positions = Vec::new();
         let appends = group.len() as u64;
@@ -598,6 +604,16 @@ fn create_segment(path: &Path) -> Result<File, WalError> {
     Ok(f)
 }
 
+/// Length of the entry [`encode_entry`] writes for `records` and `positions`.
+fn entry_len(records: &[Record], positions: &[Position]) -> usize {
+    let records: usize = records.iter().map(|r| 4 + r.bytes.len()).sum();
+    let positions: usize = positions
+        .iter()
+        .map(|p| 2 + p.key.len().min(u16::MAX as usize) + 8)
+        .sum();
+    8 + 8 + 4 + records + 2 + positions
+}
+
 fn encode_entry(buf: &mut Vec<u8>, first_seq: u64, records: &[Record], positions: &[Position]) {
     let start = buf.len();
     buf.extend_from_slice(&[0u8; 8]);
@@ -618,6 +634,7 @@ fn encode_entry(buf: &mut Vec<u8>, first_seq: u64, records: &[Record], positions
     let crc = crc32fast::hash(&buf[start + 8..]);
     buf[start..start + 4].copy_from_slice(&body_len.to_le_bytes());
     buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    debug_assert_eq!(buf.len() - start, entry_len(records, positions));
 }
 
 struct Scan {
