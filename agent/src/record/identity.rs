@@ -76,36 +76,25 @@ impl<'a> Identity<'a> {
     /// [`IdentitySeed`]'s rules on `userIdentity`'s text: `Some` only when it is an object with
     /// no repeated known member and every member rule passes; `None` is no verdict.
     pub(crate) fn fast(text: &'a str) -> Option<Self> {
-        let (mut account_id, mut arn, mut seen) = (None, None, 0u16);
-        scan::object(text, |key, value| {
-            let Some(i) =
-                index(&SCALARS, key).or_else(|| index(&OTHERS, key).map(|j| SCALARS.len() + j))
-            else {
-                return Some(());
-            };
-            if seen & (1 << i) != 0 {
-                return None;
-            }
-            seen |= 1 << i;
-            match i {
-                0..8 => {
-                    if !text_is_string_or_null(value) {
-                        return None;
-                    }
-                    if i == 2 {
-                        arn = Some(value);
-                    }
-                    Some(())
+        let (mut account_id, mut arn) = (None, None);
+        let known = |key: &str| {
+            index(&SCALARS, key).or_else(|| index(&OTHERS, key).map(|j| SCALARS.len() + j))
+        };
+        known_members(text, known, |i, value| match i {
+            0..8 => {
+                if i == 2 {
+                    arn = Some(value);
                 }
-                8 => {
-                    account_id = Some(value);
-                    Some(())
-                }
-                9 => session_fast(value),
-                10 => scalars_pass(value, Some(ON_BEHALF_SCALARS), false),
-                11 => scalars_pass(value, Some(IN_SCOPE_SCALARS), true),
-                _ => scalars_pass(value, Some(DELEGATE_SCALARS), false),
+                text_is_string_or_null(value).then_some(())
             }
+            8 => {
+                account_id = Some(value);
+                Some(())
+            }
+            9 => session_fast(value),
+            10 => scalars_pass(value, Some(ON_BEHALF_SCALARS), false),
+            11 => scalars_pass(value, Some(IN_SCOPE_SCALARS), true),
+            _ => scalars_pass(value, Some(DELEGATE_SCALARS), false),
         })?;
         Some(Identity {
             account_id,
@@ -116,41 +105,50 @@ impl<'a> Identity<'a> {
     }
 }
 
-/// [`SessionSeed`]'s rules on `sessionContext`'s text (see [`Identity::fast`]).
-fn session_fast(text: &str) -> Option<()> {
-    let mut seen = 0u8;
+/// Walks an object's text (see [`scan::object`]) and calls `each(i, value)` for every member
+/// `known` numbers `i` (below 32); others are skipped. `None` when a known member repeats (the
+/// serde_json parse reports that) or `each` answers `None`.
+fn known_members<'a>(
+    text: &'a str,
+    known: impl Fn(&str) -> Option<usize>,
+    mut each: impl FnMut(usize, &'a str) -> Option<()>,
+) -> Option<()> {
+    let mut seen = 0u32;
     scan::object(text, |key, value| {
-        let Some(i) = index(&SESSION_MEMBERS, key) else {
+        let Some(i) = known(key) else {
             return Some(());
         };
         if seen & (1 << i) != 0 {
             return None;
         }
         seen |= 1 << i;
-        match i {
+        each(i, value)
+    })
+}
+
+/// [`SessionSeed`]'s rules on `sessionContext`'s text (see [`Identity::fast`]).
+fn session_fast(text: &str) -> Option<()> {
+    known_members(
+        text,
+        |key| index(&SESSION_MEMBERS, key),
+        |i, value| match i {
             0 => scalars_pass(value, None, false),
             1 => scalars_pass(value, Some(ISSUER_SCALARS), false),
             _ => web_fast(value),
-        }
-    })
+        },
+    )
 }
 
 /// [`WebIdSeed`]'s rules on `webIdFederationData`'s text (see [`Identity::fast`]).
 fn web_fast(text: &str) -> Option<()> {
-    let mut seen = 0u8;
-    scan::object(text, |key, value| {
-        let Some(i) = index(&WEB_MEMBERS, key) else {
-            return Some(());
-        };
-        if seen & (1 << i) != 0 {
-            return None;
-        }
-        seen |= 1 << i;
-        match i {
+    known_members(
+        text,
+        |key| index(&WEB_MEMBERS, key),
+        |i, value| match i {
             0 => text_is_string_or_null(value).then_some(()),
             _ => scalars_pass(value, None, false),
-        }
-    })
+        },
+    )
 }
 
 /// Parses `userIdentity`.
