@@ -85,12 +85,12 @@ fn parse_time(s: &str) -> Option<i64> {
 
 /// Pins glibc malloc's mmap threshold at 1 MiB, unless the operator set
 /// `MALLOC_MMAP_THRESHOLD_`. glibc raises the threshold each time a mapped block is freed, so
-/// after the first few the batcher's 1 MiB chunk buffers (allocated on one thread, freed on a
-/// compression worker) come from the heap arenas instead, where they fragment: on the 2 GB
-/// benchmark peak RSS grew to 168–169 MiB over a live heap of 114 MiB. With the threshold pinned
-/// they are mapped and given back whole: 143.6–144.0 MiB, for 3–5% more CPU (page faults of
-/// the mapped buffers). See benches/README.md. Only the binary does this: the C ABI library
-/// leaves its host's allocator alone.
+/// after the first few the agent's large, short-lived buffers (WAL groups, record batches and
+/// chunks handed from one thread to another) come from the heap arenas instead, where they
+/// fragment: on the 2 GB benchmark peak RSS grew to 169–179 MiB over a live heap of 114 MiB.
+/// With the threshold pinned they are mapped and given back whole: 148 MiB, for 2–9% more CPU
+/// (the page faults of mapped buffers). See benches/README.md. Only the binary does this: the
+/// C ABI library leaves its host's allocator alone.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn pin_mmap_threshold() {
     if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
