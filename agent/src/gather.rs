@@ -46,9 +46,6 @@ pub enum GatherError {
 
 struct State {
     records: Vec<Record>,
-    /// How many records the last append took: the next buffer is allocated this large, so a
-    /// steady stream of submits never grows (reallocates and copies) it.
-    last_len: usize,
     bytes: u64,
     /// When the oldest record in `records` arrived.
     since: Instant,
@@ -75,7 +72,6 @@ impl Gather {
             intake,
             state: Mutex::new(State {
                 records: Vec::new(),
-                last_len: 0,
                 bytes: 0,
                 since: Instant::now(),
                 closed: false,
@@ -151,8 +147,10 @@ impl Shared {
         if st.records.is_empty() {
             return Ok(());
         }
-        st.last_len = st.records.len().min(MAX_RECORDS);
-        let records = std::mem::replace(&mut st.records, Vec::with_capacity(st.last_len));
+        // The next buffer is allocated as large as this one got, so a steady stream of submits
+        // never grows (reallocates and copies) it.
+        let next = Vec::with_capacity(st.records.len().min(MAX_RECORDS));
+        let records = std::mem::replace(&mut st.records, next);
         let bytes = std::mem::take(&mut st.bytes);
         let n = records.len();
         match self.intake.wal.append(records, Vec::new()) {

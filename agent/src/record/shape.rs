@@ -99,6 +99,13 @@ pub(crate) fn text_is_string_or_null(text: &str) -> bool {
     matches!(Kind::of_text(text), Kind::String | Kind::Null)
 }
 
+impl Scalars<'_> {
+    /// This check on a value's text (see [`scalars_pass`]).
+    pub(crate) fn fast(&self, text: &str) -> Option<()> {
+        scalars_pass(text, self.only, self.nullable)
+    }
+}
+
 /// The check [`Scalars`] makes, on a value's text as [`super::scan`] delimited it (the fast
 /// path): `Some` only when the text is an object that passes it (or `null` when `nullable`).
 /// `None` is no verdict: the serde_json parse decides.

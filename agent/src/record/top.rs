@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use super::extras::Nested;
 use super::identity::{Identity, IdentitySeed};
 use super::resources::{Resource, ResourcesSeed};
-use super::shape::{At, Check, Doc, Key, Scalars, index, parse_error, scalars_pass, skip};
+use super::shape::{At, Check, Doc, Key, Scalars, index, parse_error, skip};
 use super::validate::{RejectReason, Rejection};
 
 /// The top-level members read at intake. A leaf is its JSON text as written (syntax-checked,
@@ -133,22 +133,20 @@ pub(super) fn parse_fast(text: &str) -> Option<TopLevel<'_>> {
             *slot = Some(value);
             return Some(());
         }
-        // The commonest typed members are judged on the scanner's text when they pass.
-        let passed = match i {
-            5 => Identity::fast(value).map(|id| t.user_identity = Some(id)),
-            11 => scalars_pass(value, Some(ADDENDUM_SCALARS), true),
-            12 => scalars_pass(value, Some(TLS_SCALARS), true),
-            _ => None,
-        };
-        if passed.is_some() {
-            return Some(());
-        }
         let at = At {
             doc: Doc(text),
             name: FIELDS[i],
             key: Some(key),
             raw: false,
         };
+        // The commonest typed members are judged on the scanner's text when they pass.
+        let passed = match i {
+            5 => Identity::fast(value).map(|id| t.user_identity = Some(id)),
+            _ => scalar_object(i, at).and_then(|rule| rule.fast(value)),
+        };
+        if passed.is_some() {
+            return Some(());
+        }
         let mut de = serde_json::Deserializer::from_str(value);
         Member { t: &mut t, i, at }.deserialize(&mut de).ok()?;
         de.end().ok()
@@ -218,6 +216,21 @@ impl<'a> TopLevel<'a> {
     }
 }
 
+/// The rule of `FIELDS[i]` when it is an object of string members (`addendum`, `tlsDetails`;
+/// their slots are `objects[i - 10]`), or null; both parses take it from here.
+fn scalar_object(i: usize, at: At<'_>) -> Option<Scalars<'_>> {
+    let only = match i {
+        11 => ADDENDUM_SCALARS,
+        12 => TLS_SCALARS,
+        _ => return None,
+    };
+    Some(Scalars {
+        at,
+        only: Some(only),
+        nullable: true,
+    })
+}
+
 /// Reads the value of known member `FIELDS[i]` into `t`: the one step both parses share.
 struct Member<'t, 'de> {
     t: &'t mut TopLevel<'de>,
@@ -229,16 +242,13 @@ impl<'de> DeserializeSeed<'de> for Member<'_, 'de> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
         let Member { t, i, at } = self;
-        let scalars = |only| Scalars {
-            at,
-            only: Some(only),
-            nullable: true,
-        };
+        if let Some(rule) = scalar_object(i, at) {
+            t.objects[i - 10] = rule.deserialize(d)?;
+            return Ok(());
+        }
         match i {
             5 => t.user_identity = Some(IdentitySeed(at).deserialize(d)?),
             10 => (t.objects[0], t.selector.resources) = ResourcesSeed(at).deserialize(d)?,
-            11 => t.objects[1] = scalars(ADDENDUM_SCALARS).deserialize(d)?,
-            12 => t.objects[2] = scalars(TLS_SCALARS).deserialize(d)?,
             13 => t.objects[3] = Nested::edge(at).deserialize(d)?,
             14 => t.objects[4] = Nested::insight(at).deserialize(d)?,
             _ => {
