@@ -19,19 +19,25 @@ HOME = "us-east-1"
 ARN = f"arn:aws:cloudtrail:{HOME}:{ACCOUNT}:trail/{TRAIL}"
 
 
-def records(n: int, start: int = 0) -> bytes:
-    """n valid records (account ACCOUNT, region us-east-1) as JSON lines."""
+def records(n: int, start: int = 0, *, account: str = ACCOUNT, region: str = HOME,
+            pad: int = 0) -> bytes:
+    """n valid records (of `account`, in `region`) as JSON lines; `pad` adds that many bytes of
+    request parameters to each."""
     out = []
     for i in range(start, start + n):
-        out.append(json.dumps({
+        record = {
             "eventVersion": "1.08",
-            "userIdentity": {"type": "IAMUser", "accountId": ACCOUNT,
-                             "arn": f"arn:aws:iam::{ACCOUNT}:user/alice"},
+            "userIdentity": {"type": "IAMUser", "accountId": account,
+                             "arn": f"arn:aws:iam::{account}:user/alice"},
             "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1767225600 + i)),
             "eventSource": "orders.example.com", "eventName": "CreateOrder",
-            "awsRegion": HOME, "sourceIPAddress": "203.0.113.5",
+            "awsRegion": region, "sourceIPAddress": "203.0.113.5",
             "eventID": str(uuid.uuid4()), "eventType": "AwsApiCall", "readOnly": False,
-        }, separators=(",", ":")))
+            "recipientAccountId": account,
+        }
+        if pad:
+            record["requestParameters"] = {"note": "x" * pad}
+        out.append(json.dumps(record, separators=(",", ":")))
     return ("\n".join(out) + "\n").encode()
 
 
@@ -39,11 +45,12 @@ class DigestAgent(AwsAgent):
     """An agent whose one trail has log file validation on, with the control-plane API."""
 
     def __init__(self, root: Path, *, bucket: str, digest_interval_secs: int,
-                 endpoint: str | None = None, local_root=False, kms_key_id: str | None = None):
+                 endpoint: str | None = None, local_root=False, kms_key_id: str | None = None,
+                 multi_region: bool = False):
         self.bucket = bucket
         self.api_port = free_port()
         trail = {"name": TRAIL, "home_region": HOME, "s3_bucket_name": bucket,
-                 "is_multi_region_trail": False, "enable_log_file_validation": True,
+                 "is_multi_region_trail": multi_region, "enable_log_file_validation": True,
                  "digest_interval_secs": digest_interval_secs}
         if kms_key_id:
             trail["digest_signing_kms_key_id"] = kms_key_id

@@ -91,6 +91,10 @@ pub struct Batcher {
     /// Staged files kept open at most (the rest are opened per write).
     max_open_files: usize,
     jobs: Option<Sender<workers::Job>>,
+    /// A chunk of a hashed file (trail with log file validation) waiting for a chunk of another
+    /// hashed file, to be hashed together ([`Partition::hash_chunks`]) and then sent. Never a
+    /// chunk of a file that is about to take another chunk, and empty after every checkpoint.
+    held: Option<(PartKey, workers::Job)>,
     results: Receiver<workers::Done>,
     worker_threads: Vec<std::thread::JoinHandle<()>>,
     last_checkpoint: Instant,
@@ -202,6 +206,7 @@ impl Batcher {
             max_inflight,
             max_open_files: open_file_budget(),
             jobs: Some(jobs_tx),
+            held: None,
             results: done_rx,
             worker_threads,
             last_checkpoint: Instant::now(),
@@ -350,6 +355,7 @@ impl Batcher {
         .map_err(|err| err.to_string())?;
         p.pending.extend_from_slice(RECORDS_CLOSE);
         let (chunk, dictionary, data) = p.take_chunk().ok_or("nothing to close")?;
+        p.hash_chunk(&data);
         let mut compressed = Vec::new();
         let sum = crate::encode::gzip::ChunkCompressor::new(6).compress(
             &dictionary,
@@ -547,31 +553,74 @@ impl Batcher {
         Ok(())
     }
 
-    /// Hands the partition's pending bytes to a worker.
+    /// Hands the partition's pending bytes to a worker; a hashed file's chunk first waits in
+    /// [`Self::held`] for a partner to be hashed with.
     fn flush_partition(&mut self, key: PartKey) -> Result<(), BatchError> {
         while self.inflight >= self.max_inflight {
             self.wait_one_result()?;
         }
+        if self.held.as_ref().is_some_and(|(k, _)| *k == key) {
+            // A file's chunks are hashed in order.
+            self.release_held()?;
+        }
         let Some(p) = self.open.get_mut(&key) else {
             return Ok(());
         };
-        if let Some((chunk, dictionary, data)) = p.take_chunk() {
-            self.pending_bytes = self.pending_bytes.saturating_sub(data.len());
-            let job = workers::Job {
-                partition: p.id,
-                chunk,
-                level: p.level,
-                dictionary,
-                data,
-            };
-            self.inflight += 1;
-            if let Some(jobs) = &self.jobs {
-                if jobs.send(job).is_err() {
-                    return Err(BatchError::Io {
-                        path: self.staging.clone(),
-                        error: std::io::Error::other("compression workers stopped"),
-                    });
-                }
+        let Some((chunk, dictionary, data)) = p.take_chunk() else {
+            return Ok(());
+        };
+        self.pending_bytes = self.pending_bytes.saturating_sub(data.len());
+        let job = workers::Job {
+            partition: p.id,
+            chunk,
+            level: p.level,
+            dictionary,
+            data,
+        };
+        if p.hash.is_none() {
+            return self.send(job);
+        }
+        let Some((other, first)) = self.held.take() else {
+            self.held = Some((key, job));
+            return Ok(());
+        };
+        // The other file steps out of the map so both can be borrowed (`get_disjoint_mut` is
+        // newer than the MSRV).
+        let mut a = self.open.remove(&other);
+        match (&mut a, self.open.get_mut(&key)) {
+            (Some(a), Some(b)) => Partition::hash_chunks(a, &first.data, b, &job.data),
+            (a, b) => {
+                // Not reached: a held chunk's file stays open until a checkpoint releases it.
+                a.iter_mut().for_each(|a| a.hash_chunk(&first.data));
+                b.into_iter().for_each(|b| b.hash_chunk(&job.data));
+            }
+        }
+        if let Some(a) = a {
+            self.open.insert(other, a);
+        }
+        self.send(first)?;
+        self.send(job)
+    }
+
+    /// Hashes the held chunk alone and sends it.
+    fn release_held(&mut self) -> Result<(), BatchError> {
+        let Some((key, job)) = self.held.take() else {
+            return Ok(());
+        };
+        if let Some(p) = self.open.get_mut(&key) {
+            p.hash_chunk(&job.data);
+        }
+        self.send(job)
+    }
+
+    fn send(&mut self, job: workers::Job) -> Result<(), BatchError> {
+        self.inflight += 1;
+        if let Some(jobs) = &self.jobs {
+            if jobs.send(job).is_err() {
+                return Err(BatchError::Io {
+                    path: self.staging.clone(),
+                    error: std::io::Error::other("compression workers stopped"),
+                });
             }
         }
         Ok(())
@@ -632,6 +681,7 @@ impl Batcher {
             }
             self.flush_partition(key)?;
         }
+        self.release_held()?;
         while self.inflight > 0 {
             self.wait_one_result()?;
         }
@@ -652,16 +702,13 @@ impl Batcher {
                 now,
                 &object_key::unique_suffix(),
             );
-            let hash = p.hash.take().map(|h| {
-                use sha2::Digest as _;
-                crate::digest::LogHash {
-                    account: key.account.to_string(),
-                    region: key.region.to_string(),
-                    sha256: hex::encode(h.finalize()),
-                    oldest: p.oldest,
-                    newest: p.newest,
-                    sealed_at: Some(now.timestamp()),
-                }
+            let hash = p.hash.take().map(|h| crate::digest::LogHash {
+                account: key.account.to_string(),
+                region: key.region.to_string(),
+                sha256: h.finalize_hex(),
+                oldest: p.oldest,
+                newest: p.newest,
+                sealed_at: Some(now.timestamp()),
             });
             let entry = SealedEntry {
                 id: p.id,

@@ -12,8 +12,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
-use sha2::Digest as _;
-
+use crate::digest::log_hash::LogHasher;
 use crate::encode::gzip::{Checksum, GZIP_HEADER};
 use crate::record::{AccountId, Region};
 
@@ -96,9 +95,11 @@ pub struct Partition {
     pub tail: Vec<u8>,
     /// Unix seconds of the first record.
     pub opened_at: i64,
-    /// For trails with log file validation: SHA-256 of every uncompressed byte handed to
-    /// workers, in order (so of the whole file once sealed), and the event time range.
-    pub hash: Option<sha2::Sha256>,
+    /// For trails with log file validation: SHA-256 of the uncompressed bytes taken by
+    /// [`Self::take_chunk`], in order (so of the whole file once sealed). The caller hashes what
+    /// it takes ([`Self::hash_chunk`], [`Self::hash_chunks`]) before the chunk reaches a worker.
+    pub hash: Option<LogHasher>,
+    /// The event time range (for digests).
     pub oldest: Option<i64>,
     pub newest: Option<i64>,
 }
@@ -138,7 +139,7 @@ impl Partition {
             reorder: BTreeMap::new(),
             tail: Vec::new(),
             opened_at: now,
-            hash: hashed.then(sha2::Sha256::new),
+            hash: hashed.then(LogHasher::new),
             oldest: None,
             newest: None,
         })
@@ -223,7 +224,27 @@ impl Partition {
         GZIP_HEADER.len() as u64 + self.written + raw + raw / 500 + 1024 + 10
     }
 
-    /// Takes the pending bytes as the next chunk: `(chunk number, dictionary, bytes)`.
+    /// Adds a chunk taken by [`Self::take_chunk`] to the file's hash (if it has one).
+    pub fn hash_chunk(&mut self, data: &[u8]) {
+        if let Some(h) = &mut self.hash {
+            h.update(data);
+        }
+    }
+
+    /// [`Self::hash_chunk`] for chunks of two files at once: two interleaved SHA-256 streams
+    /// (see [`crate::digest::log_hash`]).
+    pub fn hash_chunks(a: &mut Self, da: &[u8], b: &mut Self, db: &[u8]) {
+        match (&mut a.hash, &mut b.hash) {
+            (Some(ha), Some(hb)) => LogHasher::update_pair(ha, da, hb, db),
+            _ => {
+                a.hash_chunk(da);
+                b.hash_chunk(db);
+            }
+        }
+    }
+
+    /// Takes the pending bytes as the next chunk: `(chunk number, dictionary, bytes)`. For a
+    /// hashed file the caller must hash the bytes before it takes the next chunk.
     pub fn take_chunk(&mut self) -> Option<(u64, Vec<u8>, Vec<u8>)> {
         if self.pending.is_empty() {
             return None;
@@ -231,9 +252,6 @@ impl Partition {
         // The next chunk is likely about as large: size its buffer once instead of regrowing.
         let next = Vec::with_capacity(self.pending.len().min(1 << 20));
         let data = std::mem::replace(&mut self.pending, next);
-        if let Some(h) = &mut self.hash {
-            h.update(&data);
-        }
         // Dictionary: up to DICT_BYTES of what precedes this chunk. The next one is allocated
         // at its exact size (at most DICT_BYTES): it is kept for every open file.
         let dictionary = std::mem::take(&mut self.tail);
@@ -313,12 +331,12 @@ impl Partition {
 
 /// SHA-256 state of the uncompressed bytes behind the first `written` compressed bytes of a
 /// staged file (chunks end in sync flushes, so every byte they hold comes out).
-fn rehash(f: &std::fs::File, written: u64) -> std::io::Result<sha2::Sha256> {
+fn rehash(f: &std::fs::File, written: u64) -> std::io::Result<LogHasher> {
     use std::io::{Read, Seek};
     let mut reader = std::io::BufReader::new(f);
     reader.seek(std::io::SeekFrom::Start(GZIP_HEADER.len() as u64))?;
     let mut inflate = flate2::Decompress::new(false);
-    let mut hash = sha2::Sha256::new();
+    let mut hash = LogHasher::new();
     let mut input = vec![0u8; 64 * 1024];
     let mut output = vec![0u8; 256 * 1024];
     let mut left = written;
@@ -376,6 +394,7 @@ mod tests {
                 );
             }
             let (chunk, dict, data) = p.take_chunk().expect("chunk");
+            p.hash_chunk(&data);
             let mut out = Vec::new();
             let sum = compressor.compress(&dict, &data, &mut out);
             p.complete(chunk, out, sum);

@@ -28,6 +28,7 @@
 
 pub mod file;
 pub mod keys;
+pub mod log_hash;
 pub mod sign;
 pub mod signer;
 pub mod state;
