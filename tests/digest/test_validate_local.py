@@ -148,11 +148,11 @@ def test_chain_checks_the_aws_cli_skips(tmp_path, agents):
     assert line("Digest file", middle, "INVALID: not found") in err, err
 
 
-def test_files_hashed_two_at_a_time_validate(tmp_path, agents):
+def test_files_hashed_together_validate(tmp_path, agents):
     """Twelve files (3 accounts x 4 regions) of about 1.4 MB each, their records interleaved:
-    the batcher hashes chunks of two different files together (`digest::log_hash`), both when
-    chunks fill mid-file and when files are sealed, and a lone chunk alone. Every file's hash in
-    the digests must still match the file."""
+    the batcher hashes chunks of up to four different files together (`digest::log_hash`), both
+    when chunks fill mid-file and when files are sealed. Every file's hash in the digests must
+    still match the file (handing a group's hashers each other's chunks fails this)."""
     agent = DigestAgent(tmp_path / "a", bucket=BUCKET, digest_interval_secs=3600,
                         local_root=True, multi_region=True)
     agents.append(agent)

@@ -23,6 +23,7 @@ use crossbeam_channel::{Receiver, Sender, select};
 
 use crate::config::Trail;
 use crate::deliver::{Delivered, SealedFile};
+use crate::digest::log_hash::{LANES, LogHasher};
 use crate::encode::gzip::Checksum;
 use crate::encode::object_key;
 use crate::metrics::Metrics;
@@ -91,10 +92,11 @@ pub struct Batcher {
     /// Staged files kept open at most (the rest are opened per write).
     max_open_files: usize,
     jobs: Option<Sender<workers::Job>>,
-    /// A chunk of a hashed file (trail with log file validation) waiting for a chunk of another
-    /// hashed file, to be hashed together ([`Partition::hash_chunks`]) and then sent. Never a
-    /// chunk of a file that is about to take another chunk, and empty after every checkpoint.
-    held: Option<(PartKey, workers::Job)>,
+    /// Chunks of hashed files (trails with log file validation), each of a different file,
+    /// waiting to be hashed together ([`crate::digest::log_hash`]) and then sent: at most
+    /// `LANES - 1`, never one of a file that is about to take another chunk, none after a
+    /// checkpoint.
+    held: Vec<(PartKey, workers::Job)>,
     results: Receiver<workers::Done>,
     worker_threads: Vec<std::thread::JoinHandle<()>>,
     last_checkpoint: Instant,
@@ -206,7 +208,7 @@ impl Batcher {
             max_inflight,
             max_open_files: open_file_budget(),
             jobs: Some(jobs_tx),
-            held: None,
+            held: Vec::with_capacity(LANES),
             results: done_rx,
             worker_threads,
             last_checkpoint: Instant::now(),
@@ -554,12 +556,12 @@ impl Batcher {
     }
 
     /// Hands the partition's pending bytes to a worker; a hashed file's chunk first waits in
-    /// [`Self::held`] for a partner to be hashed with.
+    /// [`Self::held`] until it can be hashed with others.
     fn flush_partition(&mut self, key: PartKey) -> Result<(), BatchError> {
         while self.inflight >= self.max_inflight {
             self.wait_one_result()?;
         }
-        if self.held.as_ref().is_some_and(|(k, _)| *k == key) {
+        if self.held.iter().any(|(k, _)| *k == key) {
             // A file's chunks are hashed in order.
             self.release_held()?;
         }
@@ -580,37 +582,34 @@ impl Batcher {
         if p.hash.is_none() {
             return self.send(job);
         }
-        let Some((other, first)) = self.held.take() else {
-            self.held = Some((key, job));
-            return Ok(());
-        };
-        // The other file steps out of the map so both can be borrowed (`get_disjoint_mut` is
-        // newer than the MSRV).
-        let mut a = self.open.remove(&other);
-        match (&mut a, self.open.get_mut(&key)) {
-            (Some(a), Some(b)) => Partition::hash_chunks(a, &first.data, b, &job.data),
-            (a, b) => {
-                // Not reached: a held chunk's file stays open until a checkpoint releases it.
-                a.iter_mut().for_each(|a| a.hash_chunk(&first.data));
-                b.into_iter().for_each(|b| b.hash_chunk(&job.data));
-            }
+        self.held.push((key, job));
+        if self.held.len() == LANES {
+            self.release_held()?;
         }
-        if let Some(a) = a {
-            self.open.insert(other, a);
-        }
-        self.send(first)?;
-        self.send(job)
+        Ok(())
     }
 
-    /// Hashes the held chunk alone and sends it.
+    /// Hashes the held chunks together and sends them.
     fn release_held(&mut self) -> Result<(), BatchError> {
-        let Some((key, job)) = self.held.take() else {
-            return Ok(());
-        };
-        if let Some(p) = self.open.get_mut(&key) {
-            p.hash_chunk(&job.data);
+        let held = std::mem::take(&mut self.held);
+        // The hashers step out of their files for the call.
+        let mut hashers: Vec<Option<LogHasher>> = held
+            .iter()
+            .map(|(k, _)| self.open.get_mut(k).and_then(|p| p.hash.take()))
+            .collect();
+        let mut lanes: Vec<(&mut LogHasher, &[u8])> = hashers
+            .iter_mut()
+            .zip(&held)
+            .filter_map(|(h, (_, job))| Some((h.as_mut()?, job.data.as_slice())))
+            .collect();
+        LogHasher::update_many(&mut lanes);
+        for ((key, job), hasher) in held.into_iter().zip(hashers) {
+            if let Some(p) = self.open.get_mut(&key) {
+                p.hash = hasher;
+            }
+            self.send(job)?;
         }
-        self.send(job)
+        Ok(())
     }
 
     fn send(&mut self, job: workers::Job) -> Result<(), BatchError> {

@@ -97,7 +97,8 @@ pub struct Partition {
     pub opened_at: i64,
     /// For trails with log file validation: SHA-256 of the uncompressed bytes taken by
     /// [`Self::take_chunk`], in order (so of the whole file once sealed). The caller hashes what
-    /// it takes ([`Self::hash_chunk`], [`Self::hash_chunks`]) before the chunk reaches a worker.
+    /// it takes (with [`Self::hash_chunk`], or several files' chunks at once with
+    /// [`LogHasher::update_many`]) before the chunk reaches a worker.
     pub hash: Option<LogHasher>,
     /// The event time range (for digests).
     pub oldest: Option<i64>,
@@ -228,18 +229,6 @@ impl Partition {
     pub fn hash_chunk(&mut self, data: &[u8]) {
         if let Some(h) = &mut self.hash {
             h.update(data);
-        }
-    }
-
-    /// [`Self::hash_chunk`] for chunks of two files at once: two interleaved SHA-256 streams
-    /// (see [`crate::digest::log_hash`]).
-    pub fn hash_chunks(a: &mut Self, da: &[u8], b: &mut Self, db: &[u8]) {
-        match (&mut a.hash, &mut b.hash) {
-            (Some(ha), Some(hb)) => LogHasher::update_pair(ha, da, hb, db),
-            _ => {
-                a.hash_chunk(da);
-                b.hash_chunk(db);
-            }
         }
     }
 

@@ -3,8 +3,8 @@
 //! * `validate`: routing-field extraction and every intake rule, per record;
 //! * `gzip`: chunk compression at level 6, 1 MiB chunks and 16 KiB chunks with a 16 KiB
 //!   dictionary (what the batcher does under memory pressure with many partitions);
-//! * `sha256`: hashing log bytes for digests in 32 KiB chunks, one file at a time and two files
-//!   interleaved (`LogHasher::update_pair`).
+//! * `sha256`: hashing log bytes for digests in 32 KiB chunks, one file at a time and two or
+//!   four files interleaved (`LogHasher::update_many`).
 //!
 //! usage: `cargo run --release -p opentrail-benches --bin micro -- [CORPUS_RECORDS_JSONL]`
 //! Each figure is the median of 7 timed passes after a warm-up pass.
@@ -110,23 +110,23 @@ fn main() {
     }
 
     let per_record = bytes as f64 / valid.len() as f64;
-    let (half_a, half_b) = data.split_at(data.len() / 2);
     let chunk = 32 << 10;
-    for (label, paired) in [("one stream", false), ("two streams", true)] {
+    for lanes in [1usize, 2, 4] {
+        let files: Vec<&[u8]> = data.chunks(data.len().div_ceil(lanes)).collect();
         let secs = time(|| {
-            let (mut a, mut b) = (LogHasher::new(), LogHasher::new());
-            for (x, y) in half_a.chunks(chunk).zip(half_b.chunks(chunk)) {
-                if paired {
-                    LogHasher::update_pair(&mut a, x, &mut b, y);
-                } else {
-                    a.update(x);
-                    b.update(y);
-                }
+            let mut hashers: Vec<LogHasher> = files.iter().map(|_| LogHasher::new()).collect();
+            for at in (0..files[0].len()).step_by(chunk) {
+                let mut group: Vec<(&mut LogHasher, &[u8])> = hashers
+                    .iter_mut()
+                    .zip(&files)
+                    .map(|(h, f)| (h, &f[at.min(f.len())..(at + chunk).min(f.len())]))
+                    .collect();
+                LogHasher::update_many(&mut group);
             }
-            std::hint::black_box((a.finalize(), b.finalize()));
+            std::hint::black_box(hashers.into_iter().map(LogHasher::finalize).count());
         });
         println!(
-            "sha256 of log bytes, 32 KiB chunks, {label}: {:.0} MB/s, {:.2} CPU-s per million records",
+            "sha256 of log bytes, 32 KiB chunks, {lanes} file(s) at a time: {:.0} MB/s, {:.2} CPU-s per million records",
             data.len() as f64 / secs / 1e6,
             secs / (data.len() as f64 / per_record) * 1e6
         );
