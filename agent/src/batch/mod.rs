@@ -603,10 +603,12 @@ impl Batcher {
             .filter_map(|(h, (_, job))| Some((h.as_mut()?, job.data.as_slice())))
             .collect();
         LogHasher::update_many(&mut lanes);
-        for ((key, job), hasher) in held.into_iter().zip(hashers) {
-            if let Some(p) = self.open.get_mut(&key) {
+        for ((key, _), hasher) in held.iter().zip(hashers) {
+            if let Some(p) = self.open.get_mut(key) {
                 p.hash = hasher;
             }
+        }
+        for (_, job) in held {
             self.send(job)?;
         }
         Ok(())
