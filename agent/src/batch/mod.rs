@@ -95,7 +95,8 @@ pub struct Batcher {
     /// Chunks of hashed files (trails with log file validation), each of a different file,
     /// waiting to be hashed together ([`crate::digest::log_hash`]) and then sent: at most
     /// `LANES - 1`, never one of a file that is about to take another chunk, none after a
-    /// checkpoint.
+    /// checkpoint. Releasing them may put up to `LANES - 1` jobs beyond `max_inflight` in
+    /// flight (at most 1 MiB each), so the bound on compression memory still holds.
     held: Vec<(PartKey, workers::Job)>,
     results: Receiver<workers::Done>,
     worker_threads: Vec<std::thread::JoinHandle<()>>,
