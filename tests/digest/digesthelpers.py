@@ -46,7 +46,8 @@ class DigestAgent(AwsAgent):
 
     def __init__(self, root: Path, *, bucket: str, digest_interval_secs: int,
                  endpoint: str | None = None, local_root=False, kms_key_id: str | None = None,
-                 multi_region: bool = False):
+                 multi_region: bool = False, organization: tuple[str, list] | None = None):
+        """`organization`: (id, member accounts) makes the trail an organization trail."""
         self.bucket = bucket
         self.api_port = free_port()
         trail = {"name": TRAIL, "home_region": HOME, "s3_bucket_name": bucket,
@@ -54,9 +55,15 @@ class DigestAgent(AwsAgent):
                  "digest_interval_secs": digest_interval_secs}
         if kms_key_id:
             trail["digest_signing_kms_key_id"] = kms_key_id
+        if organization:
+            trail["is_organization_trail"] = True
         super().__init__(root, trails=[trail], aws={"endpoint_url": endpoint} if endpoint else None,
                          local_root=local_root, top={"shutdown_grace_secs": 20})
         self.config_text += f'\n[api]\nlisten = "127.0.0.1:{self.api_port}"\n'
+        if organization:
+            org_id, members = organization
+            self.config_text += (f'\n[organization]\nid = "{org_id}"\n'
+                                 f'member_accounts = {json.dumps(members)}\n')
         self.config_path.write_text(self.config_text)
         self.api = f"http://127.0.0.1:{self.api_port}"
         admin_access(self.data)
@@ -73,15 +80,21 @@ class DigestAgent(AwsAgent):
         tmp.rename(self.root / "in" / f"{name}.jsonl")
 
 
-def run_aws_validate(agent: DigestAgent, moto: str, start: str, end: str | None = None):
-    """Runs the unmodified `aws cloudtrail validate-logs`; -> (rc, stdout, stderr)."""
+def run_aws_validate(agent: DigestAgent, moto: str, start: str, end: str | None = None,
+                     account_id: str | None = None):
+    """Runs the unmodified `aws cloudtrail validate-logs` (for an organization trail, with
+    `account_id`; the CLI asks Organizations, i.e. moto, for the organization id);
+    -> (rc, stdout, stderr)."""
     env = dict(os.environ)
     env["AWS_ENDPOINT_URL_CLOUDTRAIL"] = agent.api
     env["AWS_ENDPOINT_URL_S3"] = moto
+    env["AWS_ENDPOINT_URL_ORGANIZATIONS"] = moto
     cmd = [aws_cli(), "cloudtrail", "validate-logs", "--trail-arn", ARN, "--start-time", start,
            "--verbose"]
     if end:
         cmd += ["--end-time", end]
+    if account_id:
+        cmd += ["--account-id", account_id]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     return p.returncode, p.stdout, p.stderr
 

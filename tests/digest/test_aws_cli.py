@@ -9,7 +9,7 @@ import json
 import signal
 import time
 
-from awshelpers import client, create_bucket, unique
+from awshelpers import ACCOUNT, client, create_bucket, unique
 from helpers import wait_until
 from digesthelpers import (ARN, DigestAgent, digest_json, iso, records, run_aws_validate,
                            run_opentrail_validate, wait_covered)
@@ -134,4 +134,60 @@ def test_aws_cli_validates_and_detects_tampering(tmp_path, moto, agents):
     for k in (changed, stripped):
         assert line("Digest file", bucket, k, "INVALID: signature verification failed") in err2
     assert f"{n - 2}/{n} digest files valid, 2/{n} digest files INVALID" in out2, out2
+    assert agent.stop(signal.SIGTERM) == 0, agent.log()
+
+
+def test_aws_cli_validates_organization_trail(tmp_path, moto, agents):
+    """An organization trail's digests sit beside its logs, under the organization id
+    (`AWSLogs/<o-id>/<account>/CloudTrail-Digest/…`): the AWS CLI, given `--account-id` and the
+    organization id from Organizations (moto), validates each account's chain and finds a
+    changed log."""
+    s3, orgs = client("s3", moto), client("organizations", moto)
+    try:
+        org_id = orgs.describe_organization()["Organization"]["Id"]
+    except orgs.exceptions.AWSOrganizationsNotInUseException:
+        org_id = orgs.create_organization(FeatureSet="ALL")["Organization"]["Id"]
+    member = "210987654321"
+    bucket = unique("ot-digest-org")
+    create_bucket(s3, bucket)
+    agent = DigestAgent(tmp_path / "a", bucket=bucket, digest_interval_secs=2, endpoint=moto,
+                        organization=(org_id, [member]))
+    agents.append(agent)
+    start = iso(time.time() - 120)
+    agent.start()
+    agent.feed("mgmt", records(5))
+    agent.feed("member", records(7, start=5, account=member))
+    agent.settle(12)
+
+    def digests():
+        return {k: digest_json(s3.get_object(Bucket=bucket, Key=k)["Body"].read())
+                for k in list_keys(s3, bucket, "CloudTrail-Digest")}
+    bodies, logs = wait_covered(digests, lambda: list_keys(s3, bucket, "CloudTrail"))
+    end = iso(time.time() + 1)
+    for account in (ACCOUNT, member):
+        root = f"AWSLogs/{org_id}/{account}/"
+        mine = [k for k in logs if k.startswith(root + "CloudTrail/")]
+        assert len(mine) == 1, logs
+        assert any(k.startswith(root + "CloudTrail-Digest/us-east-1/") for k in bodies), bodies
+    assert all(k.startswith(f"AWSLogs/{org_id}/") for k in bodies), list(bodies)
+
+    for account in (ACCOUNT, member):
+        rc, out, err = run_aws_validate(agent, moto, start, end, account_id=account)
+        assert rc == 0, (out, err, agent.log())
+        assert "1/1 log files valid" in out, out
+        log = next(k for k in logs if k.startswith(f"AWSLogs/{org_id}/{account}/"))
+        assert line("Log file", bucket, log, "valid") in out, out
+    rc, out, err = run_opentrail_validate(agent, start, end)
+    assert rc == 0, (out, err)
+    assert "2/2 log files valid" in out, out
+
+    changed = next(k for k in logs if k.startswith(f"AWSLogs/{org_id}/{member}/"))
+    s3.put_object(Bucket=bucket, Key=changed,
+                  Body=gzip.compress(b'{"Records":[{"eventName":"Forged"}]}'))
+    rc, out, err = run_aws_validate(agent, moto, start, end, account_id=member)
+    assert rc == 1, (out, err)
+    assert line("Log file", bucket, changed, "INVALID: hash value doesn't match") in err, err
+    rc, out, err = run_opentrail_validate(agent, start, end)
+    assert rc == 1, (out, err)
+    assert line("Log file", bucket, changed, "INVALID: hash value doesn't match") in err, err
     assert agent.stop(signal.SIGTERM) == 0, agent.log()

@@ -1,16 +1,15 @@
 //! The digest file itself: object key layout and JSON body (CloudTrail's field names and order),
 //! compressed as one gzip member.
 //!
-//! Key: `[prefix/]AWSLogs/<acct>/CloudTrail-Digest/<srcRegion>/YYYY/MM/DD/
+//! Key: `[prefix/]AWSLogs/[o-id/]<acct>/CloudTrail-Digest/<srcRegion>/YYYY/MM/DD/
 //! <acct>_CloudTrail-Digest_<srcRegion>_<trail>_<homeRegion>_<YYYYMMDDTHHMMSSZ>.json.gz`, dated
-//! by the digest's **end** time (with seconds).
+//! by the digest's **end** time (with seconds); organization trails' digests sit under the
+//! organization id, beside their log files.
 
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-use crate::encode::object_key::logs_root;
 
 /// `YYYY-MM-DDTHH:MM:SSZ` of a Unix time (the digest's and CloudTrail's time format).
 pub fn iso(secs: i64) -> String {
@@ -20,9 +19,10 @@ pub fn iso(secs: i64) -> String {
         .to_string()
 }
 
-/// The digest object key for a chain's digest ending at `end` (Unix seconds).
+/// The digest object key for a chain's digest ending at `end` (Unix seconds). `root` is the
+/// trail's [`logs_root`](crate::encode::object_key::logs_root) (`[prefix/]AWSLogs/[o-id/]`).
 pub fn digest_key(
-    prefix: &str,
+    root: &str,
     account: &str,
     region: &str,
     trail: &str,
@@ -32,7 +32,6 @@ pub fn digest_key(
     let at = DateTime::<Utc>::from_timestamp(end, 0).unwrap_or_default();
     format!(
         "{root}{account}/CloudTrail-Digest/{region}/{date}/{account}_CloudTrail-Digest_{region}_{trail}_{home_region}_{stamp}.json.gz",
-        root = logs_root(prefix, None),
         date = at.format("%Y/%m/%d"),
         stamp = at.format("%Y%m%dT%H%M%SZ"),
     )
@@ -95,6 +94,7 @@ pub fn gzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encode::object_key::logs_root;
 
     #[test]
     fn key_layout_matches_cloudtrail() {
@@ -103,7 +103,7 @@ mod tests {
         assert_eq!(iso(end), "2015-08-17T15:01:31Z");
         assert_eq!(
             digest_key(
-                "",
+                &logs_root("", None),
                 "111122223333",
                 "us-east-2",
                 "your-trail-name",
@@ -112,8 +112,28 @@ mod tests {
             ),
             "AWSLogs/111122223333/CloudTrail-Digest/us-east-2/2015/08/17/111122223333_CloudTrail-Digest_us-east-2_your-trail-name_us-east-2_20150817T150131Z.json.gz"
         );
-        let k = digest_key("/p/q/", "111122223333", "eu-west-1", "t", "us-east-1", end);
+        let k = digest_key(
+            &logs_root("/p/q/", None),
+            "111122223333",
+            "eu-west-1",
+            "t",
+            "us-east-1",
+            end,
+        );
         assert!(k.starts_with("p/q/AWSLogs/111122223333/CloudTrail-Digest/eu-west-1/"));
+        // Organization trails: under the organization id, the file name keeps the account.
+        let org = digest_key(
+            &logs_root("p", Some("o-aa11bb22cc")),
+            "111122223333",
+            "eu-west-1",
+            "t",
+            "us-east-1",
+            end,
+        );
+        assert_eq!(
+            org,
+            "p/AWSLogs/o-aa11bb22cc/111122223333/CloudTrail-Digest/eu-west-1/2015/08/17/111122223333_CloudTrail-Digest_eu-west-1_t_us-east-1_20150817T150131Z.json.gz"
+        );
         // The CLI slices the timestamp at key[-24:-8] (backfill: key[-33:-17]).
         assert_eq!(&k[k.len() - 24..k.len() - 8], "20150817T150131Z");
         let b = backfill_key(&k);

@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Trail;
 use crate::deliver::SealedFile;
+use crate::encode::object_key::logs_root;
 use file::{DigestBody, LogFileEntry, iso};
 use keys::{KeyError, KeyStore};
 use state::{Chain, Closed, DeliveredLog, Link, Outgoing, State};
@@ -175,7 +176,8 @@ impl crate::deliver::DeliveryObserver for Shared {
 struct DigestTrail {
     name: String,
     bucket: String,
-    prefix: String,
+    /// `[prefix/]AWSLogs/[o-id/]`: where the trail's log files and digests go.
+    root: String,
     home_region: String,
     interval: i64,
     kms: Option<Arc<signer::KmsKey>>,
@@ -245,7 +247,7 @@ impl Digester {
                 t.digest_interval_secs.map(|interval| DigestTrail {
                     name: t.name.clone(),
                     bucket: t.bucket.clone(),
-                    prefix: t.prefix.clone(),
+                    root: logs_root(&t.prefix, t.organization.as_deref()),
                     home_region: t.home_region.to_string(),
                     interval: interval as i64,
                     kms: shared.kms.get(&t.name).cloned(),
@@ -781,7 +783,7 @@ impl Digester {
 /// The object key of a closed digest (`…_<end>.json.gz`, or `…_<end>_backfill.json.gz`).
 fn closed_key(trail: &DigestTrail, c: &Chain, closed: &Closed) -> String {
     let key = file::digest_key(
-        &trail.prefix,
+        &trail.root,
         &c.account,
         &c.region,
         &trail.name,
@@ -809,7 +811,7 @@ impl Digester {
             let dt = DigestTrail {
                 name: t.name.clone(),
                 bucket: t.bucket.clone(),
-                prefix: t.prefix.clone(),
+                root: logs_root(&t.prefix, t.organization.as_deref()),
                 home_region: t.home_region.to_string(),
                 interval: interval as i64,
                 kms: self.shared.kms.get(&t.name).cloned(),

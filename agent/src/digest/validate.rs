@@ -362,7 +362,7 @@ impl<'a, S: Store> Validator<'a, S> {
             iso(req.start),
             iso(req.end)
         );
-        let root = logs_root(&t.prefix, None);
+        let root = logs_root(&t.prefix, t.organization.as_deref());
         let all = self.store.list(&t.bucket, &root)?;
         // Chains: (account, region) folders that hold this trail's digests.
         let marker = "_CloudTrail-Digest_";
