@@ -232,7 +232,8 @@ listen = "127.0.0.1:{port}"
     }
     if len(window) == 2 and window[1][0] > window[0][0]:
         ticks = (window[1][1] - window[0][1]) / os.sysconf("SC_CLK_TCK")
-        result["steady_cpu_s_per_million"] = round(ticks / (window[1][0] - window[0][0]) * 1e6, 2)
+        if ticks > 0:  # 0 when --binary is a wrapper that runs the agent as its child
+            result["steady_cpu_s_per_million"] = round(ticks / (window[1][0] - window[0][0]) * 1e6, 2)
     if s3:
         objects = s3_objects(client, bucket)
         result["files"] = len(objects)
