@@ -906,6 +906,30 @@ mod tests {
         out
     }
 
+    /// Runs `validate-logs` over the local destination for `T0..T0 + 1000`:
+    /// (summary, stdout, stderr).
+    fn validate_local(
+        root: &Path,
+        data: &Path,
+        keys: &KeyStore,
+    ) -> (validate::Summary, String, String) {
+        let store = validate::LocalStore::new(root.to_path_buf(), data.to_path_buf());
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let t = trail(60);
+        let req = validate::Request {
+            trail: &t,
+            arn: "arn".into(),
+            start: T0,
+            end: T0 + 1000,
+            verbose: true,
+        };
+        let summary = validate::Validator::new(&store, keys, &mut out, &mut err)
+            .run(&req)
+            .expect("validate");
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        (summary, text(out), text(err))
+    }
+
     #[test]
     fn config_keys() {
         let base = "account_id = \"123456789012\"\n[api]\nlisten = \"127.0.0.1:4591\"\n\
@@ -1089,20 +1113,7 @@ mod tests {
         assert!(d.idle());
 
         // Every digest and the log validate; signatures were stored as metadata.
-        let store = validate::LocalStore::new(root.clone(), data.clone());
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let t = trail(60);
-        let req = validate::Request {
-            trail: &t,
-            arn: "arn".into(),
-            start: T0,
-            end: T0 + 1000,
-            verbose: true,
-        };
-        let summary = validate::Validator::new(&store, &shared.keys, &mut out, &mut err)
-            .run(&req)
-            .expect("validate");
-        let (out, err) = (String::from_utf8_lossy(&out), String::from_utf8_lossy(&err));
+        let (summary, out, err) = validate_local(&root, &data, &shared.keys);
         assert!(summary.ok(), "{out}\n{err}");
         assert_eq!((summary.digests_valid, summary.logs_valid), (5, 1), "{out}");
         assert!(
@@ -1253,20 +1264,7 @@ mod tests {
         let mut want = vec![ka, kb, kc, kd, ke, kf];
         want.sort();
         assert_eq!(listed, want);
-        let store = validate::LocalStore::new(root.clone(), data.clone());
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        let t = trail(60);
-        let req = validate::Request {
-            trail: &t,
-            arn: "arn".into(),
-            start: T0,
-            end: T0 + 1000,
-            verbose: true,
-        };
-        let summary = validate::Validator::new(&store, &shared.keys, &mut out, &mut err)
-            .run(&req)
-            .expect("validate");
-        let (out, err) = (String::from_utf8_lossy(&out), String::from_utf8_lossy(&err));
+        let (summary, out, err) = validate_local(&root, &data, &shared.keys);
         assert!(summary.ok(), "{out}\n{err}");
         assert_eq!(
             (

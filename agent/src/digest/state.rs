@@ -125,24 +125,14 @@ pub struct State {
 impl State {
     /// Loads the state; a missing file is an empty state.
     pub fn load(path: &Path) -> std::io::Result<Self> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}: {e}", path.display()),
-                )
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self {
-                version: 1,
-                ..Self::default()
-            }),
-            Err(e) => Err(e),
-        }
+        Ok(crate::fsutil::read_json(path)?.unwrap_or(Self {
+            version: 1,
+            ..Self::default()
+        }))
     }
 
     /// Saves atomically.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
-        crate::fsutil::write_atomic(path, &bytes)
+        crate::fsutil::write_json_atomic(path, self)
     }
 }
