@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import boto3
@@ -84,6 +83,21 @@ class MotoServer:
 
     def client(self, service: str):
         return client(service, self.endpoint)
+
+
+def moto_endpoint(tmp_path_factory):
+    """Body of a session `moto` fixture (`yield from moto_endpoint(tmp_path_factory)`): yields
+    $OPENTRAIL_MOTO_ENDPOINT (the suite's script starts one), or the endpoint of a moto_server
+    started for the session and stopped after it."""
+    endpoint = os.environ.get("OPENTRAIL_MOTO_ENDPOINT")
+    if endpoint:
+        yield endpoint
+        return
+    server = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log").start()
+    try:
+        yield server.endpoint
+    finally:
+        server.stop()
 
 
 def client(service: str, endpoint: str):

@@ -9,12 +9,12 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 
-from helpers import CORPUS, hermetic_aws_env, require_binary  # noqa: E402
+from helpers import CORPUS, agent_factory, hermetic_aws_env, require_binary  # noqa: E402
 
 hermetic_aws_env()
 
 from cplhelpers import CplAgent, cpl_classpath  # noqa: E402
-from awshelpers import MotoServer  # noqa: E402
+from awshelpers import moto_endpoint  # noqa: E402
 
 
 def pytest_sessionstart(session):
@@ -29,32 +29,14 @@ def pytest_sessionstart(session):
 def moto(tmp_path_factory):
     """$OPENTRAIL_MOTO_ENDPOINT (scripts/test-cpl.sh starts one), or a moto_server started for
     this session."""
-    endpoint = os.environ.get("OPENTRAIL_MOTO_ENDPOINT")
-    if endpoint:
-        yield endpoint
-        return
-    server = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log").start()
-    try:
-        yield server.endpoint
-    finally:
-        server.stop()
+    yield from moto_endpoint(tmp_path_factory)
 
 
 @pytest.fixture
 def make_agent(tmp_path):
     """Factory: make_agent(name, **CplAgent kwargs); still-running agents are killed at
     teardown."""
-    agents = []
-
-    def factory(name="agent", **kw):
-        a = CplAgent(tmp_path / name, **kw)
-        agents.append(a)
-        return a
-
-    yield factory
-    for a in agents:
-        if a.alive():
-            a.kill9()
+    yield from agent_factory(CplAgent, tmp_path)
 
 
 @pytest.fixture(scope="session")

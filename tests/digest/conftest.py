@@ -1,4 +1,3 @@
-import os
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from helpers import hermetic_aws_env, require_binary  # noqa: E402
 
 hermetic_aws_env()
 
-from awshelpers import MotoServer  # noqa: E402
+from awshelpers import moto_endpoint  # noqa: E402
 
 
 def pytest_sessionstart(session):
@@ -24,15 +23,7 @@ def pytest_sessionstart(session):
 def moto(tmp_path_factory):
     """$OPENTRAIL_MOTO_ENDPOINT (scripts/test-digest.sh starts one), or a moto_server started
     for this session."""
-    endpoint = os.environ.get("OPENTRAIL_MOTO_ENDPOINT")
-    if endpoint:
-        yield endpoint
-        return
-    server = MotoServer(log_path=tmp_path_factory.mktemp("moto") / "moto.log").start()
-    try:
-        yield server.endpoint
-    finally:
-        server.stop()
+    yield from moto_endpoint(tmp_path_factory)
 
 
 @pytest.fixture

@@ -61,6 +61,23 @@ def require_binary(corpus: bool = True):
     if corpus and not (CORPUS / "records.jsonl").exists():
         raise pytest.UsageError(f"corpus not found at {CORPUS}: set OPENTRAIL_CORPUS")
 
+def agent_factory(cls, tmp_path: Path):
+    """Body of a `make_agent` fixture (`yield from agent_factory(Cls, tmp_path)`): yields
+    factory(name="agent", **kwargs) -> cls(tmp_path / name, **kwargs); every agent it made that
+    is still running at teardown is killed (by its own pid)."""
+    agents = []
+
+    def factory(name="agent", **kw):
+        a = cls(tmp_path / name, **kw)
+        agents.append(a)
+        return a
+
+    yield factory
+    for a in agents:
+        if a.alive():
+            a.kill9()
+
+
 FILE_NAME_RE = re.compile(
     r"(?P<acct>[0-9]{12})_CloudTrail_(?P<region>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)_"
     r"(?P<ts>(?P<ymd>[0-9]{8})T[0-9]{4}Z)_[A-Za-z0-9]{16}\.json\.gz\Z")
