@@ -61,6 +61,7 @@ def require_binary(corpus: bool = True):
     if corpus and not (CORPUS / "records.jsonl").exists():
         raise pytest.UsageError(f"corpus not found at {CORPUS}: set OPENTRAIL_CORPUS")
 
+
 def agent_factory(cls, tmp_path: Path):
     """Body of a `make_agent` fixture (`yield from agent_factory(Cls, tmp_path)`): yields
     factory(name="agent", **kwargs) -> cls(tmp_path / name, **kwargs); every agent it made that
