@@ -313,8 +313,8 @@ mod shani {
         0xc671_78f2,
     ];
 
-    /// Whether this CPU can run [`compress1`] and [`compress2`] (detected once; the check is a
-    /// cached load).
+    /// Whether this CPU can run [`compress1`], [`compress2`] and [`compress4`] (detected once;
+    /// the check is a cached load).
     pub fn available() -> bool {
         std::is_x86_feature_detected!("sha")
             && std::is_x86_feature_detected!("ssse3")

@@ -183,6 +183,20 @@ struct DigestTrail {
     kms: Option<Arc<signer::KmsKey>>,
 }
 
+impl DigestTrail {
+    /// The digest settings of `t`, which validates every `interval` seconds.
+    fn new(t: &Trail, interval: u64, shared: &Shared) -> Self {
+        Self {
+            name: t.name.clone(),
+            bucket: t.bucket.clone(),
+            root: logs_root(&t.prefix, t.organization.as_deref()),
+            home_region: t.home_region.to_string(),
+            interval: interval as i64,
+            kms: shared.kms.get(&t.name).cloned(),
+        }
+    }
+}
+
 /// The digest writer (see the module docs).
 pub struct Digester {
     state_path: PathBuf,
@@ -244,14 +258,8 @@ impl Digester {
         let trails = trails
             .iter()
             .filter_map(|t| {
-                t.digest_interval_secs.map(|interval| DigestTrail {
-                    name: t.name.clone(),
-                    bucket: t.bucket.clone(),
-                    root: logs_root(&t.prefix, t.organization.as_deref()),
-                    home_region: t.home_region.to_string(),
-                    interval: interval as i64,
-                    kms: shared.kms.get(&t.name).cloned(),
-                })
+                t.digest_interval_secs
+                    .map(|interval| DigestTrail::new(t, interval, &shared))
             })
             .collect();
         let threads = if shared.kms.is_empty() {
@@ -808,14 +816,7 @@ impl Digester {
             let Some(interval) = t.digest_interval_secs else {
                 continue;
             };
-            let dt = DigestTrail {
-                name: t.name.clone(),
-                bucket: t.bucket.clone(),
-                root: logs_root(&t.prefix, t.organization.as_deref()),
-                home_region: t.home_region.to_string(),
-                interval: interval as i64,
-                kms: self.shared.kms.get(&t.name).cloned(),
-            };
+            let dt = DigestTrail::new(t, interval, &self.shared);
             match self.trails.iter_mut().find(|x| x.name == dt.name) {
                 Some(x) => *x = dt.clone(),
                 None => self.trails.push(dt.clone()),
